@@ -1,0 +1,40 @@
+"""Errors a user can cause, each rendered as one line by the CLI (exit code 2).
+
+Why a small hierarchy of our own: the CLI must tell a user's mistake (a wrong YAML field, a missing
+data directory, a corrupt run directory) from a bug in this project. Everything raised as a
+``UserError`` is printed as its message alone; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A problem with the user's input; ``str(err)`` is the complete, one-line explanation."""
+
+
+class ScenarioError(UserError):
+    """A scenario file that is missing, not YAML, or violates the schema.
+
+    ``problems`` holds one line per problem, each naming the file, the field path, the bad value
+    and what is allowed.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class DataError(UserError):
+    """A dataset that is missing, incomplete or malformed (USC-HAD directory, .npz file, trace)."""
+
+
+class RunDirError(UserError):
+    """A run directory that is not one, is incomplete, or holds a corrupt file."""
+
+
+class WireError(ValueError):
+    """A payload that does not decode to what the receiver expects (corrupt or mis-shaped).
+
+    Not a ``UserError``: a corrupt update is counted and dropped by the server, never shown as a
+    fatal error.
+    """

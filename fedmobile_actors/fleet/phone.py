@@ -1,0 +1,46 @@
+"""One simulated phone, as the rest of the system sees it: a frozen, fully drawn spec.
+
+Why drawn up front: the population is a pure function of (scenario, seed), so every host and the
+server agree on every phone without talking, and a re-run gives the same fleet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class PhoneSpec:
+    """A phone's device tier, compute speed, network, failure rate and missing modalities.
+
+    Bandwidths are in bits per second; ``missing_rates[m]`` is the per-sample probability that a
+    window of this phone lacks modality m (1.0: the phone has no such sensor).
+    """
+
+    phone_id: int
+    tier: str
+    samples_per_second: float
+    down_bps: float
+    up_bps: float
+    latency_s: float
+    failure_prob: float
+    missing_rates: Mapping[str, float] = field(default_factory=dict)
+
+
+class AvailabilityProcess(Protocol):
+    """When one phone is online. Pure: the same queries always give the same answers.
+
+    ``round_index`` is the dispatch round (deadline policy) or model version (async policy); only
+    per-round models (Bernoulli) use it.
+    """
+
+    def online_at(self, t: float, round_index: int) -> bool:
+        """Is the phone online at virtual time ``t``?"""
+        ...
+
+    def next_offline(self, t: float, round_index: int) -> float:
+        """The first instant >= t at which the phone is offline (``t`` itself if offline now,
+        ``math.inf`` if it stays online for ever)."""
+        ...

@@ -1,0 +1,572 @@
+"""The scenario schema: typed, validated, frozen; the only description of a run.
+
+Why pydantic here and frozen dataclasses below: YAML is untrusted text written by people, so the
+edge needs precise validation with field paths; every layer beneath receives these frozen models
+and never sees YAML. Every field has a default that makes a short file work; ``Field``
+descriptions are the reference text that ``docs/scenarios.md`` is generated from.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Frozen(BaseModel):
+    """Base of every scenario section: unknown keys are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Distributions (device speeds, bandwidths, per-task slowdown)
+# --------------------------------------------------------------------------------------------
+
+
+class Constant(Frozen):
+    """Always the same value."""
+
+    dist: Literal["constant"] = "constant"
+    value: float = Field(ge=0, description="The value.")
+
+
+class Uniform(Frozen):
+    """Uniform between low and high."""
+
+    dist: Literal["uniform"] = "uniform"
+    low: float = Field(ge=0, description="Lower bound.")
+    high: float = Field(ge=0, description="Upper bound (>= low).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Uniform:
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high}) must be >= low ({self.low})")
+        return self
+
+
+class LogNormal(Frozen):
+    """Log-normal with the given median and log-space sigma: the usual shape of device speeds."""
+
+    dist: Literal["lognormal"] = "lognormal"
+    median: float = Field(gt=0, description="Median of the distribution.")
+    sigma: float = Field(default=0.5, ge=0, description="Standard deviation of log(value).")
+
+
+Distribution = Annotated[Constant | Uniform | LogNormal, Field(discriminator="dist")]
+
+
+def _number_as_constant(value: Any) -> Any:
+    """Let a plain number stand for a constant distribution (``up_mbps: 5``)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"dist": "constant", "value": value}
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Fleet: device tiers, availability, failures
+# --------------------------------------------------------------------------------------------
+
+
+class DeviceTier(Frozen):
+    """A class of phones (flagship, mid-range, budget) and the distributions its members draw."""
+
+    name: str = Field(description="Tier name, used in logs and plots.")
+    share: float = Field(gt=0, le=1, description="Fraction of the fleet in this tier.")
+    samples_per_second: Distribution = Field(
+        description="Local training throughput (samples per second for one epoch pass)."
+    )
+    down_mbps: Distribution = Field(description="Downlink bandwidth in megabits per second.")
+    up_mbps: Distribution = Field(description="Uplink bandwidth in megabits per second.")
+    latency_s: float = Field(default=0.05, ge=0, description="One-way network latency, seconds.")
+
+    @field_validator("samples_per_second", "down_mbps", "up_mbps", mode="before")
+    @classmethod
+    def _plain_number(cls, value: Any) -> Any:
+        return _number_as_constant(value)
+
+
+def _default_tiers() -> tuple[DeviceTier, ...]:
+    return (
+        DeviceTier(
+            name="flagship",
+            share=0.3,
+            samples_per_second=LogNormal(median=400.0, sigma=0.2),
+            down_mbps=LogNormal(median=50.0, sigma=0.5),
+            up_mbps=LogNormal(median=15.0, sigma=0.5),
+            latency_s=0.03,
+        ),
+        DeviceTier(
+            name="midrange",
+            share=0.5,
+            samples_per_second=LogNormal(median=150.0, sigma=0.3),
+            down_mbps=LogNormal(median=20.0, sigma=0.6),
+            up_mbps=LogNormal(median=5.0, sigma=0.6),
+            latency_s=0.05,
+        ),
+        DeviceTier(
+            name="budget",
+            share=0.2,
+            samples_per_second=LogNormal(median=50.0, sigma=0.4),
+            down_mbps=LogNormal(median=8.0, sigma=0.7),
+            up_mbps=LogNormal(median=2.0, sigma=0.7),
+            latency_s=0.1,
+        ),
+    )
+
+
+class AlwaysOn(Frozen):
+    """Every phone is online all the time."""
+
+    model: Literal["always"] = "always"
+
+
+class BernoulliAvailability(Frozen):
+    """Each phone is online for a whole round with probability ``p_online``, drawn per round."""
+
+    model: Literal["bernoulli"] = "bernoulli"
+    p_online: float = Field(default=0.8, ge=0, le=1, description="Probability of being online.")
+
+
+class MarkovAvailability(Frozen):
+    """Two-state on/off process with exponential holding times (continuous-time Markov chain)."""
+
+    model: Literal["markov"] = "markov"
+    mean_on_s: float = Field(default=600.0, gt=0, description="Mean online duration, seconds.")
+    mean_off_s: float = Field(default=300.0, gt=0, description="Mean offline duration, seconds.")
+
+
+class DiurnalAvailability(Frozen):
+    """Online probability follows a day cycle; each phone has its own phase offset."""
+
+    model: Literal["diurnal"] = "diurnal"
+    period_s: float = Field(default=86400.0, gt=0, description="Length of one cycle, seconds.")
+    peak_online: float = Field(default=0.9, ge=0, le=1, description="Online probability at peak.")
+    trough_online: float = Field(
+        default=0.2, ge=0, le=1, description="Online probability at trough."
+    )
+    slot_s: float = Field(
+        default=600.0, gt=0, description="Length of a slot during which the state is held."
+    )
+
+
+class TraceAvailability(Frozen):
+    """Replay a CSV trace (``phone,online_from,online_until`` in seconds); see docs/scenarios.md.
+
+    Phones beyond the trace's ids reuse its rows modulo their count, so a small trace can drive a
+    large fleet.
+    """
+
+    model: Literal["trace"] = "trace"
+    file: str = Field(description="Path to the CSV trace, relative to the scenario file.")
+    loop_s: float | None = Field(
+        default=None, gt=0, description="Repeat the trace every loop_s seconds (None: once)."
+    )
+
+
+Availability = Annotated[
+    AlwaysOn | BernoulliAvailability | MarkovAvailability | DiurnalAvailability | TraceAvailability,
+    Field(discriminator="model"),
+]
+
+
+class FleetConfig(Frozen):
+    """The simulated phones: how many, of which tiers, how available, how often they fail."""
+
+    phones: int = Field(default=20, ge=1, le=1_000_000, description="Number of phones.")
+    tiers: tuple[DeviceTier, ...] = Field(
+        default_factory=_default_tiers, min_length=1, description="Device tiers; shares sum to 1."
+    )
+    availability: Availability = Field(
+        default_factory=AlwaysOn, description="Availability process of every phone."
+    )
+    failure_prob: float = Field(
+        default=0.0, ge=0, lt=1, description="Per-task probability of a crash or app kill."
+    )
+    slowdown: Distribution = Field(
+        default_factory=lambda: LogNormal(median=1.0, sigma=0.1),
+        description="Per-task multiplicative slowdown of compute time (thermal, other apps).",
+    )
+
+    @field_validator("slowdown", mode="before")
+    @classmethod
+    def _plain_number(cls, value: Any) -> Any:
+        return _number_as_constant(value)
+
+    @model_validator(mode="after")
+    def _shares_sum_to_one(self) -> FleetConfig:
+        total = sum(t.share for t in self.tiers)
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"tier shares sum to {total:g}; they must sum to 1")
+        names = [t.name for t in self.tiers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"tier names must be unique, got {names}")
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+
+
+class ModalityShape(Frozen):
+    """One sensor modality of the synthetic dataset: channels x time steps per window."""
+
+    name: str = Field(description="Modality name (e.g. acc, gyro).")
+    channels: int = Field(default=3, ge=1, le=64, description="Channels per window.")
+    steps: int = Field(default=50, ge=4, le=4096, description="Time steps per window.")
+
+
+def _default_synthetic_modalities() -> tuple[ModalityShape, ...]:
+    return (ModalityShape(name="acc"), ModalityShape(name="gyro"))
+
+
+class SyntheticSource(Frozen):
+    """Seeded synthetic multimodal activity data; no download, ever."""
+
+    kind: Literal["synthetic"] = "synthetic"
+    num_classes: int = Field(default=6, ge=2, le=100, description="Number of activity classes.")
+    samples: int = Field(default=4000, ge=20, description="Total windows (train + test).")
+    modalities: tuple[ModalityShape, ...] = Field(
+        default_factory=_default_synthetic_modalities, min_length=1, description="Modalities."
+    )
+    correlation: float = Field(
+        default=0.7,
+        ge=0,
+        le=1,
+        description="Cross-modal correlation: how much of each modality's class signal is shared "
+        "with the other modalities (0: independent, 1: identical latent cause).",
+    )
+    noise: float = Field(default=1.0, ge=0, description="Per-sample Gaussian noise level.")
+    subjects: int = Field(default=10, ge=1, description="Simulated subjects (natural partition).")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> SyntheticSource:
+        names = [m.name for m in self.modalities]
+        if len(set(names)) != len(names):
+            raise ValueError(f"modality names must be unique, got {names}")
+        return self
+
+
+class UscHadSource(Frozen):
+    """USC-HAD in its original release layout (Subject1..Subject14 / a<act>t<trial>.mat)."""
+
+    kind: Literal["usc_had"] = "usc_had"
+    path: str | None = Field(
+        default=None,
+        description="Dataset directory (the one holding Subject1..14, or its parent). "
+        "None: the FEDMOBILE_USC_HAD environment variable.",
+    )
+    window: int = Field(default=100, ge=8, description="Window length in samples (100 Hz).")
+    stride: int = Field(default=50, ge=1, description="Stride between windows in samples.")
+    subjects: tuple[int, ...] | None = Field(
+        default=None, description="Subjects to load (1..14); None: all."
+    )
+    test_split: Literal["trial", "subject"] = Field(
+        default="trial", description="Hold out by trial (last trial of each activity) or subject."
+    )
+    test_subjects: tuple[int, ...] = Field(
+        default=(13, 14), description="Held-out subjects when test_split is 'subject'."
+    )
+    cache_dir: str | None = Field(
+        default=None, description="Where windowed arrays are cached (None: ~/.cache/fedmobile)."
+    )
+
+
+class NpzSource(Frozen):
+    """Bring-your-own arrays in one .npz: one array per modality, labels, optional subjects."""
+
+    kind: Literal["npz"] = "npz"
+    path: str = Field(description="Path to the .npz file, relative to the scenario file.")
+    modalities: tuple[str, ...] | None = Field(
+        default=None, description="Array names that are modalities (None: all but labels/subjects)."
+    )
+
+
+DataSource = Annotated[SyntheticSource | UscHadSource | NpzSource, Field(discriminator="kind")]
+
+
+class IidPartition(Frozen):
+    """Shuffle and deal the training windows evenly to the phones."""
+
+    kind: Literal["iid"] = "iid"
+
+
+class DirichletPartition(Frozen):
+    """Label skew: each class is split across phones by Dirichlet(alpha) proportions."""
+
+    kind: Literal["dirichlet"] = "dirichlet"
+    alpha: float = Field(default=0.5, gt=0, description="Concentration; smaller is more skewed.")
+    min_samples: int = Field(default=8, ge=1, description="Redraw until every phone has this many.")
+
+
+class SubjectPartition(Frozen):
+    """Natural partition: each phone holds the data of one subject (phones cycle over subjects)."""
+
+    kind: Literal["subject"] = "subject"
+
+
+Partition = Annotated[
+    IidPartition | DirichletPartition | SubjectPartition, Field(discriminator="kind")
+]
+
+
+class DataConfig(Frozen):
+    """Where the windows come from and how they are dealt to phones."""
+
+    source: DataSource = Field(default_factory=SyntheticSource, description="The dataset.")
+    partition: Partition = Field(default_factory=IidPartition, description="How data is dealt.")
+    test_fraction: float = Field(
+        default=0.2, gt=0, lt=1, description="Held-out fraction (synthetic and npz sources)."
+    )
+    proxy_fraction: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="Fraction of the held-out windows the server keeps as a proxy set for Shapley "
+        "utilities (0: none; FedMobile then scores coalitions on generated features).",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Modalities: who misses what
+# --------------------------------------------------------------------------------------------
+
+
+class MissingRule(Frozen):
+    """Modality ``modality`` is missing on a ``phones`` fraction of phones at per-sample ``rate``."""
+
+    modality: str = Field(description="Modality name.")
+    rate: float = Field(ge=0, le=1, description="Per-sample missing rate on affected phones.")
+    phones: float = Field(default=1.0, ge=0, le=1, description="Fraction of phones affected.")
+
+
+class ModalitiesConfig(Frozen):
+    """Missing-modality patterns: the paper's per-sample rate and FedMultimodal's absence."""
+
+    missing: tuple[MissingRule, ...] = Field(
+        default=(), description="Per-phone, per-sample missing rules (paper's setting)."
+    )
+    absence_prob: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Per-phone Bernoulli absence: each modality is absent entirely from a phone "
+        "with this probability (FedMultimodal's setting); at least one modality is kept.",
+    )
+    test_missing: dict[str, float] = Field(
+        default_factory=dict,
+        description="Test-time per-sample missing rate per modality (the 'missing' accuracy).",
+    )
+
+    @field_validator("test_missing")
+    @classmethod
+    def _rates_in_range(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, rate in value.items():
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"test_missing rate for {name!r} is {rate}; allowed: 0 to 1")
+        return value
+
+
+# --------------------------------------------------------------------------------------------
+# Model and algorithm
+# --------------------------------------------------------------------------------------------
+
+
+class ModelConfig(Frozen):
+    """Per-modality 1-D conv encoders, concatenated features, a linear classifier head."""
+
+    conv_channels: tuple[int, ...] = Field(
+        default=(32, 64), min_length=1, description="Output channels of each Conv1d layer."
+    )
+    kernel_size: int = Field(default=5, ge=1, description="Conv1d kernel size (odd keeps length).")
+
+
+class FedMobileConfig(Frozen):
+    """FedMobile's own knobs: generator, distillation, clustering, Shapley, contribution weights."""
+
+    noise_dim: int = Field(default=16, ge=1, description="Dimension of the generator's noise z.")
+    generator_hidden: int = Field(default=64, ge=1, description="Generator hidden width.")
+    generator_lr: float = Field(default=0.01, gt=0, description="Generator learning rate.")
+    generator_steps: int = Field(
+        default=20, ge=0, description="Generator optimisation steps per local round."
+    )
+    temperature: float = Field(default=2.0, gt=0, description="Distillation temperature T.")
+    kd_weight: float = Field(default=1.0, ge=0, description="Weight of the KL distillation term.")
+    ce_weight: float = Field(
+        default=1.0, ge=0, description="Weight of the head's cross-entropy on generated features."
+    )
+    clusters: int = Field(default=4, ge=1, description="K of k-means over generators (capped).")
+    probe_size: int = Field(default=64, ge=1, description="Probe batch of (z, y) per class set.")
+    shapley_exact_max: int = Field(
+        default=10, ge=1, description="Exact Shapley up to this many clusters, Monte Carlo above."
+    )
+    shapley_permutations: int = Field(
+        default=200, ge=1, description="Monte Carlo permutations when K > shapley_exact_max."
+    )
+    alpha_rule: Literal["contribution", "samples"] = Field(
+        default="contribution",
+        description="Model weights: contribution-aware alpha (accuracy and loss reduction) or "
+        "plain sample counts.",
+    )
+    filter: bool = Field(
+        default=False,
+        description="Public code's filter: keep phones whose local plus marginal global gain "
+        "beats last round's accuracy.",
+    )
+
+
+AlgorithmName = Literal[
+    "fedavg", "fedprox", "noise_padding", "fedmobile", "fedmobile_no_shapley", "fedmobile_no_alpha"
+]
+
+
+class AlgorithmConfig(Frozen):
+    """The strategy and its local-training hyperparameters."""
+
+    name: AlgorithmName = Field(default="fedavg", description="Strategy.")
+    local_epochs: int = Field(default=1, ge=1, description="Local epochs per task.")
+    batch_size: int = Field(default=32, ge=1, description="Local mini-batch size.")
+    lr: float = Field(default=0.05, gt=0, description="Local SGD learning rate.")
+    momentum: float = Field(default=0.0, ge=0, lt=1, description="Local SGD momentum.")
+    mu: float = Field(default=0.01, ge=0, description="FedProx proximal weight.")
+    noise_std: float = Field(
+        default=1.0, ge=0, description="Std of the random-noise padding baseline's fill."
+    )
+    fedmobile: FedMobileConfig = Field(default_factory=FedMobileConfig, description="FedMobile.")
+
+
+# --------------------------------------------------------------------------------------------
+# Rounds: the round policy
+# --------------------------------------------------------------------------------------------
+
+
+class RoundsConfig(Frozen):
+    """How tasks are dispatched and when the server aggregates, in virtual time."""
+
+    policy: Literal["deadline", "async"] = Field(default="deadline", description="Round policy.")
+    rounds: int = Field(default=20, ge=1, description="Number of aggregations (global versions).")
+    clients_per_round: int = Field(
+        default=10, ge=1, description="Target reports per round (deadline policy)."
+    )
+    overcommit: float = Field(
+        default=1.0, ge=1, le=10, description="Dispatch clients_per_round x overcommit phones."
+    )
+    deadline_s: float = Field(default=600.0, gt=0, description="Round deadline, virtual seconds.")
+    concurrency: int = Field(default=10, ge=1, description="Async: phones kept busy at once.")
+    buffer: int = Field(default=5, ge=1, description="Async: aggregate every this many arrivals.")
+    staleness: Literal["constant", "polynomial", "hinge"] = Field(
+        default="polynomial", description="Async: weight of a stale update as staleness grows."
+    )
+    staleness_exponent: float = Field(
+        default=0.5, ge=0, description="Async polynomial: weight = (1 + staleness)^-exponent."
+    )
+    staleness_hinge: int = Field(
+        default=4, ge=0, description="Async hinge: full weight up to this staleness, then decay."
+    )
+    max_staleness: int = Field(
+        default=10, ge=0, description="Async: updates staler than this are dropped."
+    )
+    eval_every: int = Field(default=1, ge=1, description="Evaluate the global model every N.")
+    idle_retry_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="When no phone is online, advance the clock this much and try again.",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Runtime and output
+# --------------------------------------------------------------------------------------------
+
+
+class RuntimeConfig(Frozen):
+    """Where the simulation runs: in-process (debugging) or on Ray (local or a cluster)."""
+
+    backend: Literal["ray", "inprocess"] = Field(default="ray", description="Execution backend.")
+    address: str | None = Field(
+        default=None,
+        description="Ray cluster to join ('auto' or 'ray://host:port'); None starts a local Ray.",
+    )
+    num_cpus: int | None = Field(
+        default=None, ge=1, description="CPUs of a local Ray (None: all of this machine's)."
+    )
+    hosts: int | None = Field(
+        default=None, ge=1, description="Phone-host actors (None: one per CPU of the cluster)."
+    )
+    phones_per_host: int | None = Field(
+        default=None, ge=1, description="Phones per host; 1 gives one Ray actor per phone."
+    )
+    cpus_per_host: float = Field(default=1.0, gt=0, description="CPUs reserved by each host.")
+    gpus_per_host: float = Field(
+        default=0.0, ge=0, description="GPUs (fractions allowed) reserved by each host."
+    )
+    torch_threads: int = Field(default=1, ge=1, description="Torch threads per training phone.")
+
+
+class OutputConfig(Frozen):
+    """Where results go and how often state is checkpointed."""
+
+    dir: str = Field(default="runs", description="Parent of run directories.")
+    checkpoint_every: int = Field(default=5, ge=0, description="Checkpoint every N rounds (0: no).")
+    plots: bool = Field(default=True, description="Draw plots at the end of a run.")
+    event_log: bool = Field(default=True, description="Write the per-task event log.")
+
+
+class SweepConfig(Frozen):
+    """A grid over dotted field paths, times a list of seeds."""
+
+    grid: dict[str, tuple[Any, ...]] = Field(
+        default_factory=dict, description="Dotted field path -> values to try."
+    )
+    seeds: tuple[int, ...] = Field(default=(0,), min_length=1, description="Seeds per point.")
+    parallel: int | None = Field(
+        default=None, ge=1, description="Runs at once (None: as many as the CPUs allow)."
+    )
+
+
+class Scenario(Frozen):
+    """A complete, resolved scenario: what the user wrote plus every default."""
+
+    name: str = Field(default="scenario", description="Name, used for the run directory.")
+    description: str = Field(default="", description="Free text.")
+    seed: int = Field(default=0, ge=0, description="Root seed of every random stream.")
+    data: DataConfig = Field(default_factory=DataConfig, description="Dataset and partition.")
+    fleet: FleetConfig = Field(default_factory=FleetConfig, description="Simulated phones.")
+    modalities: ModalitiesConfig = Field(
+        default_factory=ModalitiesConfig, description="Missing-modality patterns."
+    )
+    model: ModelConfig = Field(default_factory=ModelConfig, description="Local model.")
+    algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig, description="Strategy.")
+    rounds: RoundsConfig = Field(default_factory=RoundsConfig, description="Round policy.")
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="Execution.")
+    output: OutputConfig = Field(default_factory=OutputConfig, description="Results.")
+    sweep: SweepConfig | None = Field(default=None, description="Optional sweep.")
+    base_dir: str = Field(
+        default=".",
+        description="Directory relative paths are resolved against (set by the loader to the "
+        "scenario file's directory).",
+    )
+
+    @model_validator(mode="after")
+    def _known_modalities(self) -> Scenario:
+        known = modality_names(self.data.source)
+        if known is None:
+            return self
+        named = [r.modality for r in self.modalities.missing] + list(self.modalities.test_missing)
+        for name in named:
+            if name not in known:
+                raise ValueError(
+                    f"modality {name!r} is not in the dataset; allowed: {', '.join(known)}"
+                )
+        return self
+
+
+def modality_names(source: SyntheticSource | UscHadSource | NpzSource) -> tuple[str, ...] | None:
+    """Modality names a source is known to have before loading (None: only known after)."""
+    if isinstance(source, SyntheticSource):
+        return tuple(m.name for m in source.modalities)
+    if isinstance(source, UscHadSource):
+        return ("acc", "gyro")
+    return source.modalities
