@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
+from fedmobile_actors.algorithms.admission import admit
 from fedmobile_actors.algorithms.aggregation import weighted_average
 from fedmobile_actors.algorithms.model import build_model, get_arrays, set_arrays
 from fedmobile_actors.algorithms.strategy import (
@@ -87,13 +88,14 @@ class FedAvg(Strategy):
     def aggregate(
         self, state: GlobalState, updates: Sequence[ClientUpdate], weights: Sequence[float]
     ) -> AggregationResult:
-        if not updates:
-            return AggregationResult(GlobalState(state.version + 1, state.arrays, state.info))
-        w = [u.num_samples * s for u, s in zip(updates, weights, strict=True)]
-        if sum(w) <= 0:
-            return AggregationResult(GlobalState(state.version + 1, state.arrays, state.info))
+        updates, staleness, rejected = admit(state.arrays, updates, weights)
+        metrics = {"rejected": rejected}
+        w = [u.num_samples * s for u, s in zip(updates, staleness, strict=True)]
+        if not updates or sum(w) <= 0:
+            same = GlobalState(state.version + 1, state.arrays, state.info)
+            return AggregationResult(same, metrics)
         arrays = weighted_average([u.arrays for u in updates], w)
-        return AggregationResult(GlobalState(state.version + 1, arrays, state.info))
+        return AggregationResult(GlobalState(state.version + 1, arrays, state.info), metrics)
 
     def evaluate(
         self, state: GlobalState, test: MultimodalDataset, present: Mapping[str, np.ndarray]

@@ -94,4 +94,5 @@ def set_arrays(module: nn.Module, arrays: Mapping[str, np.ndarray], prefix: str 
     """Load arrays named ``prefix + state_dict key`` into ``module`` in place (no rebuild)."""
     with torch.no_grad():
         for name, t in module.state_dict().items():
-            t.copy_(torch.from_numpy(np.asarray(arrays[f"{prefix}{name}"])))
+            # A copy: arrays decoded from the wire are read-only views of the payload bytes.
+            t.copy_(torch.from_numpy(np.array(arrays[f"{prefix}{name}"], copy=True)))

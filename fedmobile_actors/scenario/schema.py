@@ -11,13 +11,34 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+#: Largest root seed: seeding.py keys streams by the seed's low 32 bits, so larger seeds would
+#: silently collide with smaller ones.
+MAX_SEED = 2**32 - 1
 
 
 class Frozen(BaseModel):
-    """Base of every scenario section: unknown keys are errors, instances are immutable."""
+    """Base of every scenario section: unknown keys are errors, instances are immutable.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    ``allow_inf_nan=False``: ``.inf`` and ``.nan`` are valid YAML floats but no field means them
+    (an infinite deadline or bandwidth would silently break the virtual clock).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
+    )
+
+
+def rule_error(at: str, value: Any, message: str) -> PydanticCustomError:
+    """A cross-field rule's error, naming the sub-path (``0.share``) and the value it is about.
+
+    Why not a plain ``ValueError``: pydantic would blame the whole section and show all of it as
+    the value; the loader appends ``at`` to the location and shows ``value`` instead.
+    """
+    context = {"message": message, "at": at, "value": value}
+    return PydanticCustomError("scenario_rule", "{message}", context)
 
 
 # --------------------------------------------------------------------------------------------
@@ -39,11 +60,13 @@ class Uniform(Frozen):
     low: float = Field(ge=0, description="Lower bound.")
     high: float = Field(ge=0, description="Upper bound (>= low).")
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Uniform:
-        if self.high < self.low:
-            raise ValueError(f"high ({self.high}) must be >= low ({self.low})")
-        return self
+    @field_validator("high")
+    @classmethod
+    def _ordered(cls, high: float, info: ValidationInfo) -> float:
+        low = info.data.get("low")
+        if low is not None and high < low:
+            raise ValueError(f"must be >= low ({low:g})")
+        return high
 
 
 class LogNormal(Frozen):
@@ -194,15 +217,30 @@ class FleetConfig(Frozen):
     def _plain_number(cls, value: Any) -> Any:
         return _number_as_constant(value)
 
-    @model_validator(mode="after")
-    def _shares_sum_to_one(self) -> FleetConfig:
-        total = sum(t.share for t in self.tiers)
-        if not math.isclose(total, 1.0, abs_tol=1e-6):
-            raise ValueError(f"tier shares sum to {total:g}; they must sum to 1")
-        names = [t.name for t in self.tiers]
-        if len(set(names)) != len(names):
-            raise ValueError(f"tier names must be unique, got {names}")
-        return self
+    @field_validator("tiers")
+    @classmethod
+    def _shares_sum_to_one(cls, tiers: tuple[DeviceTier, ...]) -> tuple[DeviceTier, ...]:
+        problem = tier_share_problem([t.share for t in tiers])
+        if problem is not None:
+            raise rule_error("", [t.share for t in tiers], problem)
+        names = [t.name for t in tiers]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise rule_error(f"{index}.name", name, "tier names must be unique")
+        return tiers
+
+
+def tier_share_problem(shares: list[float]) -> str | None:
+    """Why these tier shares are wrong (they must sum to 1), or None.
+
+    Public so the loader can still report it when another field of the same tiers fails and
+    pydantic never reaches the field validator.
+    """
+    total = sum(shares)
+    if math.isclose(total, 1.0, abs_tol=1e-6):
+        return None
+    listed = " + ".join(f"{s:g}" for s in shares)
+    return f"tier shares sum to {total:g} ({listed}); allowed: shares that sum to 1"
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,12 +279,14 @@ class SyntheticSource(Frozen):
     noise: float = Field(default=1.0, ge=0, description="Per-sample Gaussian noise level.")
     subjects: int = Field(default=10, ge=1, description="Simulated subjects (natural partition).")
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> SyntheticSource:
-        names = [m.name for m in self.modalities]
-        if len(set(names)) != len(names):
-            raise ValueError(f"modality names must be unique, got {names}")
-        return self
+    @field_validator("modalities")
+    @classmethod
+    def _unique_names(cls, modalities: tuple[ModalityShape, ...]) -> tuple[ModalityShape, ...]:
+        names = [m.name for m in modalities]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise rule_error(f"{index}.name", name, "modality names must be unique")
+        return modalities
 
 
 class UscHadSource(Frozen):
@@ -335,7 +375,7 @@ class DataConfig(Frozen):
 
 
 class MissingRule(Frozen):
-    """Modality ``modality`` is missing on a ``phones`` fraction of phones at per-sample ``rate``."""
+    """Modality ``modality`` is missing on a ``phones`` fraction of phones, per-sample ``rate``."""
 
     modality: str = Field(description="Modality name.")
     rate: float = Field(ge=0, le=1, description="Per-sample missing rate on affected phones.")
@@ -355,18 +395,10 @@ class ModalitiesConfig(Frozen):
         description="Per-phone Bernoulli absence: each modality is absent entirely from a phone "
         "with this probability (FedMultimodal's setting); at least one modality is kept.",
     )
-    test_missing: dict[str, float] = Field(
+    test_missing: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
         default_factory=dict,
         description="Test-time per-sample missing rate per modality (the 'missing' accuracy).",
     )
-
-    @field_validator("test_missing")
-    @classmethod
-    def _rates_in_range(cls, value: dict[str, float]) -> dict[str, float]:
-        for name, rate in value.items():
-            if not 0.0 <= rate <= 1.0:
-                raise ValueError(f"test_missing rate for {name!r} is {rate}; allowed: 0 to 1")
-        return value
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,6 +441,13 @@ class FedMobileConfig(Frozen):
         default="contribution",
         description="Model weights: contribution-aware alpha (accuracy and loss reduction) or "
         "plain sample counts.",
+    )
+    contribution_balance: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Contribution-aware alpha: share of local accuracy (vs. relative loss "
+        "reduction) in a phone's score.",
     )
     filter: bool = Field(
         default=False,
@@ -520,7 +559,9 @@ class SweepConfig(Frozen):
     grid: dict[str, tuple[Any, ...]] = Field(
         default_factory=dict, description="Dotted field path -> values to try."
     )
-    seeds: tuple[int, ...] = Field(default=(0,), min_length=1, description="Seeds per point.")
+    seeds: tuple[Annotated[int, Field(ge=0, le=MAX_SEED)], ...] = Field(
+        default=(0,), min_length=1, description="Seeds per point (each one run per grid point)."
+    )
     parallel: int | None = Field(
         default=None, ge=1, description="Runs at once (None: as many as the CPUs allow)."
     )
@@ -531,7 +572,7 @@ class Scenario(Frozen):
 
     name: str = Field(default="scenario", description="Name, used for the run directory.")
     description: str = Field(default="", description="Free text.")
-    seed: int = Field(default=0, ge=0, description="Root seed of every random stream.")
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description="Root seed of every random stream.")
     data: DataConfig = Field(default_factory=DataConfig, description="Dataset and partition.")
     fleet: FleetConfig = Field(default_factory=FleetConfig, description="Simulated phones.")
     modalities: ModalitiesConfig = Field(
@@ -549,18 +590,22 @@ class Scenario(Frozen):
         "scenario file's directory).",
     )
 
-    @model_validator(mode="after")
-    def _known_modalities(self) -> Scenario:
-        known = modality_names(self.data.source)
+    @field_validator("modalities")
+    @classmethod
+    def _known_modalities(cls, value: ModalitiesConfig, info: ValidationInfo) -> ModalitiesConfig:
+        """Missing rules must name the dataset's modalities (checked only if data validated)."""
+        data = info.data.get("data")
+        known = modality_names(data.source) if isinstance(data, DataConfig) else None
         if known is None:
-            return self
-        named = [r.modality for r in self.modalities.missing] + list(self.modalities.test_missing)
-        for name in named:
+            return value
+        named = [(f"missing.{i}.modality", r.modality) for i, r in enumerate(value.missing)]
+        named += [(f"test_missing.{name}", name) for name in value.test_missing]
+        for at, name in named:
             if name not in known:
-                raise ValueError(
-                    f"modality {name!r} is not in the dataset; allowed: {', '.join(known)}"
+                raise rule_error(
+                    at, name, f"not a modality of the dataset; allowed: {', '.join(known)}"
                 )
-        return self
+        return value
 
 
 def modality_names(source: SyntheticSource | UscHadSource | NpzSource) -> tuple[str, ...] | None:

@@ -92,12 +92,12 @@ def decode_arrays(data: bytes) -> Arrays:
 
 
 def encode_update(update: ClientUpdate) -> bytes:
-    """One update; metrics as float64 so the encoded size does not depend on their values."""
+    """One update. Ids travel as a fixed-width int64 array and metrics as float64, so the encoded
+    size depends only on the array shapes and metric names: the server knows it before training."""
+    header = np.array([update.phone_id, update.base_version, update.num_samples], dtype=np.int64)
     return pack(
         {
-            "phone": update.phone_id,
-            "base": update.base_version,
-            "n": update.num_samples,
+            "header": header,
             "arrays": update.arrays,
             "metrics": {k: np.float64(v).item() for k, v in update.metrics.items()},
         }
@@ -109,11 +109,14 @@ def decode_update(
 ) -> ClientUpdate:
     """Decode and validate one update against ``expected`` {name: (dtype, shape)}."""
     obj = unpack(data)
-    if not isinstance(obj, dict) or set(obj) != {"phone", "base", "n", "arrays", "metrics"}:
-        raise WireError("update does not have the fields phone, base, n, arrays, metrics")
-    phone, base, n, arrays, metrics = (obj[k] for k in ("phone", "base", "n", "arrays", "metrics"))
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (phone, base, n)) or n < 0:
-        raise WireError("update's phone, base version and sample count must be integers >= 0")
+    if not isinstance(obj, dict) or set(obj) != {"header", "arrays", "metrics"}:
+        raise WireError("update does not have the fields header, arrays, metrics")
+    header, arrays, metrics = obj["header"], obj["arrays"], obj["metrics"]
+    if not isinstance(header, np.ndarray) or header.dtype != np.int64 or header.shape != (3,):
+        raise WireError("update header is not three int64 values (phone, base version, samples)")
+    phone, base, n = (int(v) for v in header)
+    if n < 0:
+        raise WireError(f"update claims {n} samples")
     if not isinstance(arrays, dict) or not all(isinstance(a, np.ndarray) for a in arrays.values()):
         raise WireError("update's arrays are not a mapping of names to arrays")
     if not isinstance(metrics, dict) or not all(
@@ -142,5 +145,6 @@ def check_arrays(
         a = arrays[name]
         if a.dtype.name != dtype or tuple(a.shape) != tuple(shape):
             raise WireError(
-                f"update array {name!r} is {a.dtype.name}{list(a.shape)}, expected {dtype}{list(shape)}"
+                f"update array {name!r} is {a.dtype.name}{list(a.shape)}, "
+                f"expected {dtype}{list(shape)}"
             )

@@ -1,0 +1,164 @@
+"""The ``fedmobile`` command: run, validate, resume, report, compare, sweep.
+
+A user's mistake (``UserError``: a bad scenario, a missing dataset, a broken run directory) is
+printed as its one-line message(s) with exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from fedmobile_actors import __version__
+from fedmobile_actors.errors import UserError
+
+EXIT_USER_ERROR = 2
+
+
+def _scenario_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scenario", help="scenario YAML file")
+    parser.add_argument(
+        "-o",
+        "--override",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a field, e.g. -o rounds.deadline_s=60 (repeatable)",
+    )
+
+
+def _runtime_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("runtime (shorthands for -o runtime.*)")
+    group.add_argument("--address", help="join a Ray cluster: 'auto' or 'ray://host:port'")
+    group.add_argument("--backend", choices=["ray", "inprocess"], help="execution backend")
+    group.add_argument("--hosts", type=int, help="phone-host actors")
+    group.add_argument("--num-cpus", type=int, help="CPUs of a local Ray")
+    group.add_argument("--cpus-per-host", type=float, help="CPUs reserved per host")
+    group.add_argument("--gpus-per-host", type=float, help="GPUs per host (fractions allowed)")
+    parser.add_argument("--output", help="parent directory of run directories (output.dir)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    out = list(args.override)
+    for flag, field in (
+        ("address", "runtime.address"),
+        ("backend", "runtime.backend"),
+        ("hosts", "runtime.hosts"),
+        ("num_cpus", "runtime.num_cpus"),
+        ("cpus_per_host", "runtime.cpus_per_host"),
+        ("gpus_per_host", "runtime.gpus_per_host"),
+        ("output", "output.dir"),
+    ):
+        value = getattr(args, flag, None)
+        if value is not None:
+            out.append(f"{field}={value}")
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fedmobile",
+        description="Simulate multimodal federated learning (FedMobile) on phone fleets, on Ray.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a scenario into a new run directory")
+    _scenario_args(run)
+    _runtime_args(run)
+
+    validate = sub.add_parser("validate", help="check a scenario and print it resolved")
+    _scenario_args(validate)
+
+    resume = sub.add_parser("resume", help="continue an interrupted run from its checkpoint")
+    resume.add_argument("run_dir")
+    resume.add_argument("-q", "--quiet", action="store_true")
+
+    report = sub.add_parser("report", help="(re)make summaries and plots of run directories")
+    report.add_argument("run_dirs", nargs="+")
+
+    compare = sub.add_parser("compare", help="compare run directories side by side")
+    compare.add_argument("run_dirs", nargs="+")
+    compare.add_argument("--csv", help="also write the table to this CSV file")
+
+    sweep = sub.add_parser("sweep", help="expand a scenario's sweep block and run every point")
+    _scenario_args(sweep)
+    _runtime_args(sweep)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except UserError as err:
+        for line in str(err).splitlines() or [type(err).__name__]:
+            print(f"fedmobile: error: {line}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("fedmobile: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from fedmobile_actors.scenario import load_scenario, scenario_to_yaml
+
+    if args.command == "validate":
+        scenario = load_scenario(args.scenario, args.override)
+        print(scenario_to_yaml(scenario), end="")
+        print(f"# {args.scenario}: valid", file=sys.stderr)
+        return 0
+    if args.command == "run":
+        from fedmobile_actors.runtime.driver import run_scenario
+
+        scenario = load_scenario(args.scenario, _overrides(args))
+        run_dir = run_scenario(scenario, quiet=args.quiet)
+        _print_result(run_dir.path)
+        return 0
+    if args.command == "resume":
+        from fedmobile_actors.runtime.driver import resume_run
+
+        run_dir = resume_run(args.run_dir, quiet=args.quiet)
+        _print_result(run_dir.path)
+        return 0
+    if args.command == "report":
+        from fedmobile_actors.report import report_runs
+
+        for path in report_runs([Path(p) for p in args.run_dirs]):
+            print(path)
+        return 0
+    if args.command == "compare":
+        from fedmobile_actors.report import compare_runs
+
+        compare_runs([Path(p) for p in args.run_dirs], csv_path=args.csv)
+        return 0
+    if args.command == "sweep":
+        from fedmobile_actors.runtime.sweep import run_sweep
+
+        scenario = load_scenario(args.scenario, _overrides(args))
+        sweep_dir = run_sweep(scenario, quiet=args.quiet)
+        print(sweep_dir)
+        return 0
+    raise AssertionError(args.command)
+
+
+def _print_result(path: Path) -> None:
+    import json
+
+    summary = path / "summary.json"
+    if summary.is_file():
+        data = json.loads(summary.read_text(encoding="utf-8"))
+        final = data.get("final_accuracy_full")
+        if final is not None:
+            print(f"final accuracy (all modalities): {final:.4f}")
+        missing = data.get("final_accuracy_missing")
+        if missing is not None:
+            print(f"final accuracy (missing pattern): {missing:.4f}")
+    print(f"run directory: {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,342 @@
+"""When each phone is online: one on/off process per availability model of the scenario.
+
+Every process is a pure function of (seed, phone id[, trace]): the same query always gives the
+same answer whichever process asks and in whichever order, so the server's view of who is online
+never depends on how a run is spread over machines. Online stretches are half-open intervals
+``[from, until)``: a phone is online at ``from`` and offline again at ``until``.
+
+Draws are keyed per phone (and per round or slot where the model says so), and generated in
+blocks so that a policy's few queries per round cost microseconds, not a pass over the fleet.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fedmobile_actors.errors import DataError
+from fedmobile_actors.fleet.phone import AvailabilityProcess
+from fedmobile_actors.scenario.schema import (
+    AlwaysOn,
+    BernoulliAvailability,
+    DiurnalAvailability,
+    MarkovAvailability,
+    TraceAvailability,
+)
+from fedmobile_actors.seeding import rng
+
+AvailabilityConfig = (
+    AlwaysOn | BernoulliAvailability | MarkovAvailability | DiurnalAvailability | TraceAvailability
+)
+
+#: Holding times (Markov) and slot draws (diurnal) are generated this many at a time.
+BLOCK = 64
+
+#: The header a trace file must start with.
+TRACE_HEADER = ("phone", "online_from", "online_until")
+
+#: Diurnal ``next_offline`` gives up (answers "online for ever") after scanning this many blocks
+#: of slots, which only a fleet whose online probability is ~1 at every slot can reach.
+_DIURNAL_MAX_BLOCKS = 4096
+
+
+class AlwaysOnline:
+    """Online at every instant."""
+
+    def online_at(self, t: float, round_index: int) -> bool:
+        return True
+
+    def next_offline(self, t: float, round_index: int) -> float:
+        return math.inf
+
+
+class BernoulliOnline:
+    """Online for a whole round with probability ``p_online``, drawn per (phone, round).
+
+    Within a round the state never changes, so an online phone never drops offline mid-task;
+    in the async policy the "round" is the model version a task was dispatched with.
+    """
+
+    def __init__(self, phone_id: int, seed: int, p_online: float) -> None:
+        self.phone_id = phone_id
+        self.seed = seed
+        self.p_online = p_online
+        self._last: tuple[int, bool] | None = None  # (round, online): queries come in pairs
+
+    def _online(self, round_index: int) -> bool:
+        if self._last is not None and self._last[0] == round_index:
+            return self._last[1]
+        gen = rng(self.seed, self.phone_id, round_index, "availability/bernoulli")
+        online = bool(gen.random() < self.p_online)
+        self._last = (round_index, online)
+        return online
+
+    def online_at(self, t: float, round_index: int) -> bool:
+        return self._online(round_index)
+
+    def next_offline(self, t: float, round_index: int) -> float:
+        return math.inf if self._online(round_index) else t
+
+
+class MarkovOnline:
+    """Two-state continuous-time Markov chain with exponential on and off holding times.
+
+    The initial state is drawn from the stationary distribution (online with probability
+    mean_on / (mean_on + mean_off)); by memorylessness the first holding time is then a plain
+    exponential of that state's mean, so the process is stationary from t = 0. Change points
+    are drawn from the phone's own stream in fixed blocks, always in order, so the cached
+    timeline is the same whatever order the queries come in.
+    """
+
+    def __init__(self, phone_id: int, seed: int, mean_on_s: float, mean_off_s: float) -> None:
+        self._gen = rng(seed, phone_id, 0, "availability/markov")
+        p_on = mean_on_s / (mean_on_s + mean_off_s)
+        self._online0 = bool(self._gen.random() < p_on)
+        self._means = (mean_on_s, mean_off_s) if self._online0 else (mean_off_s, mean_on_s)
+        self._changes: list[float] = [0.0]  # interval k is [changes[k], changes[k+1])
+
+    def _extend_past(self, t: float) -> None:
+        while self._changes[-1] <= t:
+            k0 = len(self._changes) - 1  # index of the first interval this block draws
+            parity = (np.arange(k0, k0 + BLOCK) & 1).astype(bool)
+            means = np.where(parity, self._means[1], self._means[0])
+            ends = self._changes[-1] + np.cumsum(self._gen.standard_exponential(BLOCK) * means)
+            self._changes.extend(ends.tolist())
+
+    def _interval(self, t: float) -> int:
+        t = max(t, 0.0)
+        self._extend_past(t)
+        return bisect_right(self._changes, t) - 1
+
+    def online_at(self, t: float, round_index: int) -> bool:
+        return self._online0 ^ bool(self._interval(t) & 1)
+
+    def next_offline(self, t: float, round_index: int) -> float:
+        k = self._interval(t)
+        if not (self._online0 ^ bool(k & 1)):
+            return t
+        return self._changes[k + 1]
+
+
+class DiurnalOnline:
+    """A day cycle: the online probability of slot s is
+
+        p(s) = trough + (peak - trough) * (1 + sin(2 pi (mid_s + phase) / period)) / 2
+
+    with ``mid_s`` the slot's midpoint and ``phase`` a per-phone offset drawn uniformly in
+    [0, period) (phones live in different time zones and habits). The state is held for a
+    whole slot, drawn per (phone, slot); slot draws come in blocks of ``BLOCK`` slots, each block
+    keyed by (phone, block index).
+    """
+
+    def __init__(self, phone_id: int, seed: int, config: DiurnalAvailability) -> None:
+        self.phone_id = phone_id
+        self.seed = seed
+        self.config = config
+        gen = rng(seed, phone_id, 0, "availability/diurnal-phase")
+        self.phase_s = float(gen.random() * config.period_s)
+        self._blocks: dict[int, np.ndarray] = {}
+
+    def _online_block(self, block: int) -> np.ndarray:
+        """Bool (BLOCK,): is the phone online in each slot of this block?"""
+        cached = self._blocks.get(block)
+        if cached is not None:
+            return cached
+        c = self.config
+        slots = np.arange(block * BLOCK, (block + 1) * BLOCK)
+        mid = (slots + 0.5) * c.slot_s
+        wave = 0.5 * (1.0 + np.sin(2.0 * np.pi * (mid + self.phase_s) / c.period_s))
+        p = c.trough_online + (c.peak_online - c.trough_online) * wave
+        u = rng(self.seed, self.phone_id, block, "availability/diurnal").random(BLOCK)
+        online = u < p
+        self._blocks[block] = online
+        return online
+
+    def online_probability(self, t: float) -> float:
+        """The online probability of the slot holding ``t`` (for tests and plots)."""
+        c = self.config
+        mid = (math.floor(t / c.slot_s) + 0.5) * c.slot_s
+        wave = 0.5 * (1.0 + math.sin(2.0 * math.pi * (mid + self.phase_s) / c.period_s))
+        return c.trough_online + (c.peak_online - c.trough_online) * wave
+
+    def online_at(self, t: float, round_index: int) -> bool:
+        slot = max(math.floor(t / self.config.slot_s), 0)
+        return bool(self._online_block(slot // BLOCK)[slot % BLOCK])
+
+    def next_offline(self, t: float, round_index: int) -> float:
+        if not self.online_at(t, round_index):
+            return t
+        if min(self.config.peak_online, self.config.trough_online) >= 1.0:
+            return math.inf
+        slot = max(math.floor(t / self.config.slot_s), 0) + 1
+        block, offset = divmod(slot, BLOCK)
+        for b in range(block, block + _DIURNAL_MAX_BLOCKS):
+            offline = np.flatnonzero(~self._online_block(b)[offset:])
+            if offline.size:
+                return (b * BLOCK + offset + int(offline[0])) * self.config.slot_s
+            offset = 0
+        return math.inf
+
+
+class TraceOnline:
+    """Replays one traced phone's online intervals, optionally repeated every ``loop_s``.
+
+    With a loop, only the part of the trace before ``loop_s`` is replayed, and a stretch that
+    runs to ``loop_s`` continues into the next cycle if the trace starts online at 0.
+    """
+
+    def __init__(self, intervals: tuple[tuple[float, float], ...], loop_s: float | None) -> None:
+        if loop_s is not None:
+            intervals = tuple(
+                (start, min(end, loop_s)) for start, end in intervals if start < loop_s
+            )
+        self.loop_s = loop_s
+        self._starts = [start for start, _ in intervals]
+        self._ends = [end for _, end in intervals]
+
+    def _local(self, t: float) -> tuple[float, float]:
+        """(cycle start, time within the cycle)."""
+        if self.loop_s is None:
+            return 0.0, t
+        cycle, within = divmod(t, self.loop_s)
+        return cycle * self.loop_s, within
+
+    def _stretch(self, within: float) -> int:
+        """Index of the interval holding ``within``, or -1 when offline."""
+        i = bisect_right(self._starts, within) - 1
+        return i if i >= 0 and within < self._ends[i] else -1
+
+    def online_at(self, t: float, round_index: int) -> bool:
+        return self._stretch(self._local(t)[1]) >= 0
+
+    def next_offline(self, t: float, round_index: int) -> float:
+        base, within = self._local(t)
+        i = self._stretch(within)
+        if i < 0:
+            return t
+        end = self._ends[i]
+        loop = self.loop_s
+        if loop is None or end < loop or self._starts[0] > 0.0:
+            return base + end
+        if len(self._starts) == 1:
+            return math.inf  # online over the whole cycle, every cycle
+        return base + loop + self._ends[0]  # runs on into the next cycle's first stretch
+
+
+def load_trace(path: str | Path) -> dict[int, list[tuple[float, float]]]:
+    """Read a trace CSV (``phone,online_from,online_until``, seconds) into sorted, merged
+    intervals per phone id. Overlapping or touching intervals of one phone are merged.
+
+    Raises ``DataError`` naming the file, the line and the problem.
+    """
+    file = Path(path)
+    if file.is_dir():
+        raise DataError(f"{file}: is a directory; expected a CSV trace file")
+    if not file.is_file():
+        raise DataError(f"{file}: trace file not found")
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except OSError as err:
+        raise DataError(f"{file}: cannot read trace file ({err.strerror or err})") from None
+    except UnicodeDecodeError as err:
+        raise DataError(f"{file}: not a text file (byte {err.start} is not UTF-8)") from None
+    try:
+        table = list(csv.reader(text.splitlines()))
+    except csv.Error as err:
+        raise DataError(f"{file}: not a CSV file ({err})") from None
+    rows = iter(table)
+    header = next(rows, None)
+    if header is None or tuple(h.strip() for h in header) != TRACE_HEADER:
+        got = ",".join(header) if header else "nothing"
+        raise DataError(f"{file}:1: header is {got[:60]!r}; expected {','.join(TRACE_HEADER)!r}")
+    raw: dict[int, list[tuple[float, float]]] = {}
+    for line, row in enumerate(rows, start=2):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        phone, start, end = _parse_row(file, line, row)
+        raw.setdefault(phone, []).append((start, end))
+    if not raw:
+        raise DataError(f"{file}: no online intervals after the header")
+    return {phone: _merge(raw[phone]) for phone in sorted(raw)}
+
+
+def _parse_row(file: Path, line: int, row: list[str]) -> tuple[int, float, float]:
+    where = f"{file}:{line}"
+    if len(row) != 3:
+        fields = ",".join(TRACE_HEADER)
+        raise DataError(f"{where}: expected 3 fields ({fields}), got {len(row)}")
+    try:
+        phone = int(row[0].strip())
+    except ValueError:
+        raise DataError(f"{where}: phone {row[0].strip()[:30]!r} is not a whole number") from None
+    if phone < 0:
+        raise DataError(f"{where}: phone {phone} is negative; ids must be >= 0")
+    times = []
+    for name, cell in zip(TRACE_HEADER[1:], row[1:], strict=True):
+        try:
+            value = float(cell.strip())
+        except ValueError:
+            raise DataError(f"{where}: {name} {cell.strip()[:30]!r} is not a number") from None
+        if not math.isfinite(value) or value < 0:
+            raise DataError(f"{where}: {name} {cell.strip()[:30]!r} must be a finite number >= 0")
+        times.append(value)
+    start, end = times
+    if end <= start:
+        raise DataError(f"{where}: online_until {end:g} must be greater than online_from {start:g}")
+    return phone, start, end
+
+
+def _merge(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+@dataclass(frozen=True)
+class AvailabilityModel:
+    """The fleet's availability model: builds each phone's process on demand.
+
+    ``trace`` holds the traced phones' intervals in ascending traced-id order; fleet phone p
+    replays traced phone number ``p % len(trace)`` (so a trace with ids 0..n-1 maps phone p < n
+    to its own id, and larger fleets reuse the trace modulo n).
+    """
+
+    config: AvailabilityConfig = field(default_factory=AlwaysOn)
+    seed: int = 0
+    trace: tuple[tuple[tuple[float, float], ...], ...] = ()
+
+    def for_phone(self, phone_id: int) -> AvailabilityProcess:
+        """A fresh process for ``phone_id`` (callers cache it: processes cache their draws)."""
+        c = self.config
+        if isinstance(c, AlwaysOn):
+            return AlwaysOnline()
+        if isinstance(c, BernoulliAvailability):
+            return BernoulliOnline(phone_id, self.seed, c.p_online)
+        if isinstance(c, MarkovAvailability):
+            return MarkovOnline(phone_id, self.seed, c.mean_on_s, c.mean_off_s)
+        if isinstance(c, DiurnalAvailability):
+            return DiurnalOnline(phone_id, self.seed, c)
+        return TraceOnline(self.trace[phone_id % len(self.trace)], c.loop_s)
+
+
+def availability_model(
+    config: AvailabilityConfig, seed: int, base_dir: str | Path = "."
+) -> AvailabilityModel:
+    """The model for a scenario's availability section; a trace is read (and checked) here,
+    its relative path resolved against ``base_dir`` (the scenario file's directory)."""
+    if not isinstance(config, TraceAvailability):
+        return AvailabilityModel(config, seed)
+    path = Path(config.file).expanduser()
+    if not path.is_absolute():
+        path = Path(base_dir) / path
+    trace = load_trace(path)
+    return AvailabilityModel(config, seed, tuple(tuple(iv) for iv in trace.values()))

@@ -1,0 +1,153 @@
+"""Scenario + seed -> the fleet: one frozen spec per phone plus its availability process.
+
+Why vectorised: a fleet of thousands of phones is drawn per run and per sweep point, so each
+attribute is one numpy draw per tier rather than one generator per phone. Every draw comes from a
+stream keyed by what it is for (seeding.py, owner ``SERVER``: the fleet belongs to no phone), so
+the same scenario and seed give the same fleet in every process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fedmobile_actors.errors import ScenarioError
+from fedmobile_actors.fleet.availability import AvailabilityModel, availability_model
+from fedmobile_actors.fleet.distributions import draw
+from fedmobile_actors.fleet.phone import AvailabilityProcess, PhoneSpec
+from fedmobile_actors.scenario.schema import ModalitiesConfig, Scenario
+from fedmobile_actors.seeding import SERVER, rng
+
+MBPS = 1e6  # bits per second in one megabit per second
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """The simulated population: ``phones[p].phone_id == p``.
+
+    ``availability(p)`` builds phone p's on/off process on first use and keeps it, since
+    processes cache their draws (Markov timelines, diurnal slot blocks).
+    """
+
+    phones: tuple[PhoneSpec, ...]
+    model: AvailabilityModel = field(default_factory=AvailabilityModel)
+    _processes: dict[int, AvailabilityProcess] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def __len__(self) -> int:
+        return len(self.phones)
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickle without the process cache: shipping a fleet to a host must not carry every
+        timeline the server has drawn (the host redraws the same ones on demand)."""
+        state = dict(self.__dict__)
+        state["_processes"] = {}
+        return state
+
+    def availability(self, phone_id: int) -> AvailabilityProcess:
+        """Phone ``phone_id``'s availability process (built lazily, cached)."""
+        process = self._processes.get(phone_id)
+        if process is None:
+            if not 0 <= phone_id < len(self.phones):
+                raise IndexError(f"phone {phone_id} is not in a fleet of {len(self.phones)}")
+            process = self.model.for_phone(phone_id)
+            self._processes[phone_id] = process
+        return process
+
+
+def build_fleet(scenario: Scenario, modality_names: tuple[str, ...]) -> Fleet:
+    """Draw every phone of ``scenario.fleet`` (tiers, speeds, bandwidths, missing modalities)."""
+    cfg = scenario.fleet
+    n, seed = cfg.phones, scenario.seed
+    tier_of = assign_tiers(tuple(t.share for t in cfg.tiers), n, seed)
+    speed, down, up, latency = (np.empty(n) for _ in range(4))
+    for i, tier in enumerate(cfg.tiers):
+        members = np.flatnonzero(tier_of == i)
+        for name, out, scale in (
+            ("samples_per_second", speed, 1.0),
+            ("down_mbps", down, MBPS),
+            ("up_mbps", up, MBPS),
+        ):
+            values = draw(
+                getattr(tier, name), rng(seed, SERVER, 0, f"fleet/{tier.name}/{name}"), members.size
+            )
+            if members.size and values.min() <= 0:
+                raise ScenarioError(
+                    [f"fleet.tiers[{i}].{name}: drew {values.min():g}; values must be > 0"]
+                )
+            out[members] = values * scale
+        latency[members] = tier.latency_s
+    rates = missing_rates(scenario.modalities, modality_names, n, seed)
+    names = [t.name for t in cfg.tiers]
+    phones = tuple(
+        PhoneSpec(
+            phone_id=p,
+            tier=names[tier_index],
+            samples_per_second=s,
+            down_bps=d,
+            up_bps=u,
+            latency_s=lat,
+            failure_prob=cfg.failure_prob,
+            missing_rates=dict(zip(modality_names, row, strict=True)),
+        )
+        for p, (tier_index, s, d, u, lat, row) in enumerate(
+            zip(
+                tier_of.tolist(),
+                speed.tolist(),
+                down.tolist(),
+                up.tolist(),
+                latency.tolist(),
+                rates.tolist(),
+                strict=True,
+            )
+        )
+    )
+    model = availability_model(cfg.availability, seed, scenario.base_dir)
+    return Fleet(phones=phones, model=model)
+
+
+def assign_tiers(shares: tuple[float, ...], n: int, seed: int) -> np.ndarray:
+    """Tier index per phone (int array (n,)): exact counts by largest remainder (ties: first
+    tier), then shuffled by the seed so tiers are not in blocks of phone ids."""
+    quotas = np.asarray(shares, dtype=float) / sum(shares) * n
+    counts = np.floor(quotas).astype(int)
+    short = n - int(counts.sum())
+    order = np.argsort(-(quotas - counts), kind="stable")
+    counts[order[:short]] += 1
+    labels = np.repeat(np.arange(len(shares)), counts)
+    return rng(seed, SERVER, 0, "fleet/tiers").permutation(labels)
+
+
+def missing_rates(
+    config: ModalitiesConfig, names: tuple[str, ...], n: int, seed: int
+) -> np.ndarray:
+    """Per-phone, per-sample missing rate of each modality: float array (n, len(names)).
+
+    Each ``missing`` rule covers round(phones x n) phones chosen by the seed (later rules
+    override earlier ones where they overlap); then each modality is absent entirely (rate 1)
+    with ``absence_prob``, except that a phone whose absence draws would leave it with no
+    modality keeps the absent one with the highest draw.
+    """
+    rates = np.zeros((n, len(names)))
+    for j, rule in enumerate(config.missing):
+        if rule.modality not in names:
+            raise ScenarioError(
+                [
+                    f"modalities.missing[{j}].modality: {rule.modality!r} is not in the dataset; "
+                    f"allowed: {', '.join(names)}"
+                ]
+            )
+        count = int(np.floor(rule.phones * n + 0.5))
+        chosen = rng(seed, SERVER, j, "fleet/missing").permutation(n)[:count]
+        rates[chosen, names.index(rule.modality)] = rule.rate
+    if config.absence_prob > 0 and names:
+        u = rng(seed, SERVER, 0, "fleet/absence").random((n, len(names)))  # (n, M)
+        absent = u < config.absence_prob
+        nothing_left = ((rates >= 1.0) | absent).all(axis=1) & absent.any(axis=1)
+        rows = np.flatnonzero(nothing_left)
+        keep = np.argmax(np.where(absent[rows], u[rows], -1.0), axis=1)
+        absent[rows, keep] = False
+        rates[absent] = 1.0
+    return rates

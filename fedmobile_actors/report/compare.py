@@ -1,0 +1,199 @@
+"""Runs side by side: one row per figure, one column per run; and the one-table-per-sweep CSV.
+
+Why figures as rows: people compare two to five runs, and a summary has some thirty figures; rows
+of figures with a column per run fit a terminal and read across like a paper's table. A sweep's
+many runs go the other way (``sweep_table``: one row per run), which is what a spreadsheet wants.
+
+Runs of different lengths are aligned on the last round all of them reached ("accuracy at round
+R"), the only accuracy comparison that is fair between a finished and an interrupted run.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from fedmobile_actors.report.run_dir import RunDir
+from fedmobile_actors.report.summary import TOTAL_COLUMNS, load_summary, target_key
+
+Value = str | int | float | None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A table of figures (rows) by runs (columns); ``values[i][j]`` is figure i of run j."""
+
+    runs: tuple[str, ...]
+    figures: tuple[str, ...]
+    values: tuple[tuple[Value, ...], ...]
+
+    def column(self, run: str) -> dict[str, Value]:
+        """One run's figures by name."""
+        j = self.runs.index(run)
+        return {fig: row[j] for fig, row in zip(self.figures, self.values, strict=True)}
+
+    def row(self, figure: str) -> tuple[Value, ...]:
+        """One figure across the runs."""
+        return self.values[self.figures.index(figure)]
+
+
+def _accuracy_at(metrics: list[dict[str, Any]], round_index: int, column: str) -> float | None:
+    """The last evaluated accuracy at or before ``round_index`` (None if none was evaluated)."""
+    value = None
+    for row in metrics:
+        if int(row["round"]) > round_index:
+            break
+        acc = row.get(column)
+        if acc is not None and math.isfinite(acc):
+            value = float(acc)
+    return value
+
+
+def _figures(summary: dict[str, Any]) -> dict[str, Value]:
+    """The flat figures of one summary, in display order."""
+    out: dict[str, Value] = {
+        "status": summary.get("status"),
+        "algorithm": summary.get("algorithm"),
+        "policy": summary.get("policy"),
+        "seed": summary.get("seed"),
+        "rounds": summary["rounds"],
+        "virtual_time_s": summary["virtual_time_s"],
+        "wall_time_s": summary["wall_time_s"],
+    }
+    for key in ("full", "missing"):
+        acc = summary["accuracy"][key]
+        out[f"final_accuracy_{key}"] = acc["final"]
+        out[f"best_accuracy_{key}"] = acc["best"]
+    for key in ("full", "missing"):
+        for target in summary["targets"]:
+            hit = summary["accuracy"][key]["targets"].get(target_key(target))
+            out[f"time_to_{target_key(target)}_{key}_s"] = hit["virtual_time_s"] if hit else None
+    for name in TOTAL_COLUMNS:
+        out[name] = summary["totals"][name]
+    out["phones_reported"] = summary["participation"]["phones_reported"]
+    out["reported_task_median_s"] = summary["participation"]["reported_task_median_s"]
+    return out
+
+
+def _column_names(runs: Sequence[RunDir]) -> list[str]:
+    """Run directory names, with the parent added where two runs share a name."""
+    names = [run.name for run in runs]
+    return [
+        f"{run.path.parent.name}/{run.name}" if names.count(run.name) > 1 else run.name
+        for run in runs
+    ]
+
+
+def compare(runs: Sequence[RunDir]) -> Comparison:
+    """Align the runs' summaries; the first rows are accuracy at the last round all reached."""
+    summaries = [load_summary(run) for run in runs]
+    common = min((s["rounds"] for s in summaries), default=0)
+    metrics = [run.read_metrics() for run in runs]
+    per_run = []
+    for summary, rows in zip(summaries, metrics, strict=True):
+        figures: dict[str, Value] = {"common_round": common}
+        for key in ("full", "missing"):
+            figures[f"accuracy_{key}_at_common_round"] = _accuracy_at(
+                rows, common, f"accuracy_{key}"
+            )
+        figures.update(_figures(summary))
+        per_run.append(figures)
+    names: list[str] = []
+    for figures in per_run:  # union, first-seen order (targets may differ between runs)
+        names.extend(n for n in figures if n not in names)
+    values = tuple(tuple(f.get(name) for f in per_run) for name in names)
+    return Comparison(tuple(_column_names(runs)), tuple(names), values)
+
+
+def format_value(figure: str, value: Value) -> str:
+    """Accuracies as percentages, times and bytes with units, missing values as a dash."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    if isinstance(value, float) and "accuracy" in figure:
+        return f"{100 * value:.2f}%"
+    if figure.endswith("_s") and isinstance(value, int | float):
+        return f"{value:,.1f} s"
+    if figure.startswith("bytes") and isinstance(value, int | float):
+        return f"{value / 1e6:,.2f} MB"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def render(comparison: Comparison, console: Console | None = None) -> None:
+    """Print the comparison as a rich table (figures down, runs across)."""
+    table = Table(title="Run comparison", show_lines=False)
+    table.add_column("figure", style="bold")
+    for run in comparison.runs:
+        table.add_column(run, justify="right", overflow="fold")
+    for figure, row in zip(comparison.figures, comparison.values, strict=True):
+        table.add_row(figure, *(format_value(figure, v) for v in row))
+    (console or Console()).print(table)
+
+
+def write_csv(comparison: Comparison, path: str | os.PathLike[str]) -> Path:
+    """The comparison as CSV in the same orientation (raw numbers, empty for missing)."""
+    out = Path(path)
+    with out.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["figure", *comparison.runs])
+        for figure, row in zip(comparison.figures, comparison.values, strict=True):
+            writer.writerow([figure, *("" if v is None else v for v in row)])
+    return out
+
+
+def compare_runs(
+    paths: Sequence[str | os.PathLike[str]],
+    console: Console | None = None,
+    csv_path: str | os.PathLike[str] | None = None,
+) -> Comparison:
+    """What ``fedmobile compare RUN_DIR...`` does: open all, compare, print, optionally save."""
+    runs = [RunDir.open(p) for p in paths]  # every path checked before any work
+    comparison = compare(runs)
+    render(comparison, console)
+    if csv_path is not None:
+        write_csv(comparison, csv_path)
+    return comparison
+
+
+# ------------------------------------------------------------------------------------ sweeps
+
+
+def sweep_table(
+    rows: Sequence[tuple[dict[str, Any], dict[str, Any]]],
+) -> tuple[list[str], list[list[Value]]]:
+    """One row per run of a sweep: its swept parameters, then its figures."""
+    params: list[str] = []
+    for p, _ in rows:
+        params.extend(k for k in p if k not in params)
+    figure_rows = [_figures(summary) for _, summary in rows]
+    figures: list[str] = []
+    for f in figure_rows:
+        figures.extend(k for k in f if k not in figures)
+    header = ["run", *params, *figures]
+    table = [
+        [summary.get("run"), *(p.get(k) for k in params), *(f.get(k) for k in figures)]
+        for (p, summary), f in zip(rows, figure_rows, strict=True)
+    ]
+    return header, table
+
+
+def write_sweep_table(
+    path: str | os.PathLike[str], rows: Sequence[tuple[dict[str, Any], dict[str, Any]]]
+) -> Path:
+    """A sweep's ``sweep.csv``: one row per run (parameters, then summary figures)."""
+    header, table = sweep_table(rows)
+    out = Path(path)
+    with out.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows([["" if v is None else v for v in row] for row in table])
+    return out

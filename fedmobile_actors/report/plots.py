@@ -1,0 +1,404 @@
+"""PNG plots of a run and of a sweep, readable at a glance: titles, units, legends.
+
+Why ``matplotlib.figure.Figure`` and not pyplot: pyplot keeps global state (current figure,
+backend) that leaks memory over a sweep's many plots and needs a display; a bare ``Figure`` renders
+with the Agg canvas, holds no global state and is freed when it goes out of scope.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from fedmobile_actors.report.run_dir import RunDir
+from fedmobile_actors.report.summary import target_key, write_summary
+
+#: Outcome colours, shared by the participation bars and the timeline (colour-blind safe).
+OUTCOME_COLOURS = {
+    "reported": "#009E73",
+    "dropped_offline": "#0072B2",
+    "dropped_failed": "#D55E00",
+    "late": "#E69F00",
+    "stale": "#CC79A7",
+    "rejected": "#000000",
+}
+OUTCOME_LABELS = {
+    "reported": "reported",
+    "dropped_offline": "dropped (offline)",
+    "dropped_failed": "dropped (failed)",
+    "late": "late",
+    "stale": "stale",
+    "rejected": "rejected",
+}
+DPI = 110
+
+
+def time_unit(max_seconds: float) -> tuple[str, float]:
+    """A readable unit for a virtual-time axis: (label, seconds per unit)."""
+    if max_seconds < 600:
+        return "s", 1.0
+    if max_seconds < 3 * 3600:
+        return "min", 60.0
+    return "h", 3600.0
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    return path
+
+
+def _evaluated(metrics: Sequence[dict[str, Any]], column: str) -> list[dict[str, Any]]:
+    return [r for r in metrics if r.get(column) is not None and math.isfinite(r[column])]
+
+
+# ------------------------------------------------------------------------------------ one run
+
+
+def plot_accuracy(metrics: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path:
+    """Test accuracy (all modalities, and the test-time missing pattern) vs round and vs time."""
+    fig = Figure(figsize=(11, 4.2))
+    by_round, by_time = fig.subplots(1, 2, sharey=True)
+    label, scale = time_unit(max((r["virtual_time_s"] for r in metrics), default=0.0))
+    for column, name, style in (
+        ("accuracy_full", "all modalities", "-o"),
+        ("accuracy_missing", "test-time missing", "--s"),
+    ):
+        rows = _evaluated(metrics, column)
+        acc = [100 * r[column] for r in rows]
+        by_round.plot([r["round"] for r in rows], acc, style, markersize=3, label=name)
+        by_time.plot([r["virtual_time_s"] / scale for r in rows], acc, style, markersize=3)
+    by_round.set(xlabel="round (global version)", ylabel="test accuracy (%)", title="per round")
+    by_time.set(xlabel=f"virtual time ({label})", title="per virtual time")
+    for ax in (by_round, by_time):
+        ax.grid(alpha=0.3)
+    by_round.legend(loc="lower right")
+    fig.suptitle(f"Accuracy{f': {title}' if title else ''}")
+    return _save(fig, path)
+
+
+def plot_participation(metrics: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path:
+    """Per round, stacked task outcomes (reported, dropped, late, stale), with dispatches."""
+    fig = Figure(figsize=(10, 4.2))
+    ax = fig.subplots()
+    rounds = [r["round"] for r in metrics]
+    bottom = [0] * len(metrics)
+    for outcome, colour in OUTCOME_COLOURS.items():
+        counts = [int(r.get(outcome, 0)) for r in metrics]
+        if outcome != "reported" and not any(counts):
+            continue
+        ax.bar(rounds, counts, bottom=bottom, color=colour, label=OUTCOME_LABELS[outcome])
+        bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
+    ax.plot(rounds, [r["dispatched"] for r in metrics], "k_", markersize=12, label="dispatched")
+    ax.set(xlabel="round (global version)", ylabel="tasks (count)")
+    ax.set_title(f"Participation per round{f': {title}' if title else ''}")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def timeline_figure(
+    events: Sequence[dict[str, Any]],
+    metrics: Sequence[dict[str, Any]],
+    rounds: tuple[int, int] | None = None,
+    max_phones: int = 40,
+    title: str = "",
+) -> Figure:
+    """Phone tasks as bars from dispatch to end, coloured by outcome, for a window of rounds.
+
+    ``rounds`` is an inclusive (first, last) window; default: the first three rounds. At most
+    ``max_phones`` phones are shown (those with tasks in the window, lowest ids first), so the
+    bars stay legible on a fleet of thousands. Dashed lines mark aggregations.
+    """
+    first, last = rounds or (1, 3)
+    window = [e for e in events if first <= int(e["round"]) <= last]
+    phones = sorted({int(e["phone_id"]) for e in window})
+    shown = phones[:max_phones]
+    row_of = {phone: i for i, phone in enumerate(shown)}
+    ends = [r["virtual_time_s"] for r in metrics if first <= int(r["round"]) <= last]
+    label, scale = time_unit(max([float(e["end_s"]) for e in window] + ends + [0.0]))
+    bars: dict[str, tuple[list[int], list[float], list[float]]] = {}
+    for event in window:
+        if int(event["phone_id"]) in row_of:
+            ys, lefts, widths = bars.setdefault(event["outcome"], ([], [], []))
+            ys.append(row_of[int(event["phone_id"])])
+            lefts.append(float(event["dispatch_s"]) / scale)
+            widths.append((float(event["end_s"]) - float(event["dispatch_s"])) / scale)
+    fig = Figure(figsize=(11, 1.5 + 0.22 * max(len(shown), 4)))
+    ax = fig.subplots()
+    for outcome in sorted(
+        bars, key=lambda o: list(OUTCOME_COLOURS).index(o) if o in OUTCOME_COLOURS else 99
+    ):
+        ys, lefts, widths = bars[outcome]
+        ax.barh(
+            ys,
+            widths,
+            left=lefts,
+            height=0.7,
+            color=OUTCOME_COLOURS.get(outcome, "grey"),
+            label=OUTCOME_LABELS.get(outcome, outcome),
+        )
+    for end in ends:
+        ax.axvline(end / scale, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_yticks(range(len(shown)), [str(p) for p in shown], fontsize=7)
+    ax.invert_yaxis()
+    ax.set(xlabel=f"virtual time ({label})", ylabel="phone id")
+    more = f", {len(shown)} of {len(phones)} phones" if len(shown) < len(phones) else ""
+    ax.set_title(
+        f"Phone tasks, rounds {first}-{last}{more}; dashed: aggregations"
+        f"{f' ({title})' if title else ''}"
+    )
+    if bars:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
+
+
+def plot_timeline(
+    events: Sequence[dict[str, Any]],
+    metrics: Sequence[dict[str, Any]],
+    path: Path,
+    rounds: tuple[int, int] | None = None,
+    max_phones: int = 40,
+    title: str = "",
+) -> Path:
+    """``timeline_figure`` saved as a PNG."""
+    return _save(timeline_figure(events, metrics, rounds, max_phones, title), path)
+
+
+def plot_shapley(metrics: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path | None:
+    """Shapley weights of the generator clusters per round; None when no round has any.
+
+    Clusters are re-formed every round, so a cluster index means nothing across rounds: the
+    weights are stacked largest first, and the effective number of clusters 1/sum(w^2) shows
+    how concentrated the weighting is.
+    """
+    rows = [r for r in metrics if r.get("shapley_weights")]
+    if not rows:
+        return None
+    fig = Figure(figsize=(10, 6))
+    top, bottom_ax = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
+    rounds = [r["round"] for r in rows]
+    ordered = [sorted((float(w) for w in r["shapley_weights"]), reverse=True) for r in rows]
+    depth = max(len(w) for w in ordered)
+    base = [0.0] * len(rows)
+    for rank in range(depth):
+        heights = [w[rank] if rank < len(w) else 0.0 for w in ordered]
+        top.bar(rounds, heights, bottom=base, label=f"rank {rank + 1}" if depth <= 8 else None)
+        base = [b + h for b, h in zip(base, heights, strict=True)]
+    top.set(ylabel="weight (fraction)", title="cluster weights, largest at the bottom")
+    if depth <= 8:
+        top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="weight rank")
+    effective = [1.0 / sum(x * x for x in w) if any(w) else 0.0 for w in ordered]
+    bottom_ax.plot(
+        rounds,
+        [r.get("clusters", len(w)) for r, w in zip(rows, ordered, strict=True)],
+        "-o",
+        markersize=3,
+        label="clusters",
+    )
+    bottom_ax.plot(rounds, effective, "--s", markersize=3, label="effective clusters 1/Σw²")
+    bottom_ax.set(xlabel="round (global version)", ylabel="clusters (count)")
+    bottom_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    for ax in (top, bottom_ax):
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"Generator-cluster Shapley weights{f': {title}' if title else ''}")
+    return _save(fig, path)
+
+
+def make_run_plots(run: RunDir | str | Path) -> list[Path]:
+    """Draw every plot of one run into ``<run>/plots/``; returns the files written."""
+    run_dir = run if isinstance(run, RunDir) else RunDir.open(run)
+    metrics, events = run_dir.read_metrics(), run_dir.read_events()
+    title = run_dir.name
+    out = run_dir.plots_dir
+    written = [
+        plot_accuracy(metrics, out / "accuracy.png", title),
+        plot_participation(metrics, out / "participation.png", title),
+    ]
+    if events:
+        written.append(plot_timeline(events, metrics, out / "timeline.png", title=title))
+    shapley = plot_shapley(metrics, out / "shapley.png", title)
+    if shapley is not None:
+        written.append(shapley)
+    return written
+
+
+def report_runs(paths: Sequence[str | Path]) -> list[Path]:
+    """What ``fedmobile report RUN_DIR...`` does: write each run's summary.json and plots.
+
+    Every path is opened (and validated) before anything is written, so a typo in the third path
+    does not leave the first two half-reported. Returns every file written.
+    """
+    runs = [RunDir.open(p) for p in paths]
+    written: list[Path] = []
+    for run in runs:
+        write_summary(run)
+        written.append(run.summary_path)
+        written.extend(make_run_plots(run))
+    return written
+
+
+# ------------------------------------------------------------------------------------ sweeps
+
+SweepRow = tuple[dict[str, Any], dict[str, Any]]  # (swept params, summary)
+
+
+def swept_parameters(rows: Sequence[SweepRow]) -> list[str]:
+    """Parameters whose value differs between runs, except the algorithm and the seed."""
+    names = sorted({name for params, _ in rows for name in params})
+    return [
+        name
+        for name in names
+        if name not in ("algorithm.name", "seed")
+        and len({repr(params.get(name)) for params, _ in rows}) > 1
+    ]
+
+
+def _algorithm(params: dict[str, Any], summary: dict[str, Any]) -> str:
+    return str(params.get("algorithm.name", summary.get("algorithm", "run")))
+
+
+def sweep_target(rows: Sequence[SweepRow], column: str = "full") -> float | None:
+    """The highest target at least half the runs reached (None if no target is reached)."""
+    if not rows:
+        return None
+    targets = rows[0][1].get("targets", [])
+    best = None
+    for target in targets:
+        hits = sum(1 for _, s in rows if s["accuracy"][column]["targets"].get(target_key(target)))
+        if hits * 2 >= len(rows):
+            best = target
+    return best
+
+
+def _series(
+    rows: Sequence[SweepRow], param: str, value_of: Callable[[dict[str, Any]], float | None]
+) -> dict[str, dict[Any, list[float]]]:
+    """label -> x -> values over seeds; a label is the algorithm plus the other swept params."""
+    others = [p for p in swept_parameters(rows) if p != param]
+    series: dict[str, dict[Any, list[float]]] = {}
+    for params, summary in rows:
+        head = "runs" if param == "algorithm.name" else _algorithm(params, summary)
+        label = ", ".join([head] + [f"{p}={params.get(p)}" for p in others])
+        value = value_of(summary)
+        bucket = series.setdefault(label, {}).setdefault(_hashable(params.get(param)), [])
+        if value is not None:
+            bucket.append(float(value))
+    return series
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _draw_series(
+    ax: Axes,
+    series: dict[str, dict[Any, list[float]]],
+    line: str = "-o",
+    suffix: str = "",
+    colours: dict[str, str] | None = None,
+) -> None:
+    """One line per label, mean over seeds with a min-max error bar; categorical x if needed."""
+    xs_all = sorted({x for points in series.values() for x in points}, key=repr)
+    numeric = all(isinstance(x, int | float) and not isinstance(x, bool) for x in xs_all)
+    if numeric:
+        xs_all = sorted(xs_all)
+        positive = [x for x in xs_all if x > 0]
+        if len(positive) == len(xs_all) > 1 and max(positive) / min(positive) >= 100:
+            ax.set_xscale("log")
+    position = {x: (x if numeric else i) for i, x in enumerate(xs_all)}
+    for label, points in series.items():
+        xs = [x for x in xs_all if points.get(x)]
+        means = [statistics.fmean(points[x]) for x in xs]
+        low = [m - min(points[x]) for m, x in zip(means, xs, strict=True)]
+        high = [max(points[x]) - m for m, x in zip(means, xs, strict=True)]
+        ax.errorbar(
+            [position[x] for x in xs],
+            means,
+            yerr=[low, high],
+            fmt=line,
+            markersize=4,
+            capsize=3,
+            label=label + suffix,
+            color=(colours or {}).get(label),
+        )
+    if not numeric:
+        ax.set_xticks(list(position.values()), [str(x) for x in xs_all])
+    ax.grid(alpha=0.3)
+
+
+def plot_sweep_parameter(rows: Sequence[SweepRow], param: str, path: Path) -> Path:
+    """Final accuracy and time-to-accuracy against one swept parameter, a line per algorithm."""
+    fig = Figure(figsize=(12, 4.5))
+    acc_ax, time_ax = fig.subplots(1, 2)
+    labels = sorted(_series(rows, param, lambda s: None))
+    colours = {label: f"C{i % 10}" for i, label in enumerate(labels)}  # full and missing alike
+    for key, line in (("full", "-o"), ("missing", "--s")):
+        _draw_series(
+            acc_ax,
+            _series(rows, param, _final_percent(key)),
+            line,
+            " (all modalities)" if key == "full" else " (test-time missing)",
+            colours,
+        )
+    acc_ax.set(xlabel=param, ylabel="final test accuracy (%)", title="final accuracy")
+    target = sweep_target(rows)
+    if target is not None:
+        key = target_key(target)
+        times = [s["accuracy"]["full"]["targets"].get(key) for _, s in rows]
+        reached = sum(1 for t in times if t)
+        max_time = max((t["virtual_time_s"] for t in times if t), default=0.0)
+        label, scale = time_unit(max_time)
+
+        def time_of(summary: dict[str, Any]) -> float | None:
+            hit = summary["accuracy"]["full"]["targets"].get(key)
+            return None if not hit else hit["virtual_time_s"] / scale
+
+        _draw_series(time_ax, _series(rows, param, time_of), colours=colours)
+        time_ax.set(
+            xlabel=param,
+            ylabel=f"virtual time ({label})",
+            title=f"time to {100 * target:g}% accuracy (all modalities); "
+            f"{reached} of {len(rows)} runs reached it",
+        )
+    else:
+        time_ax.set_title("time to accuracy: no target reached by half the runs")
+        time_ax.set_xlabel(param)
+    acc_ax.legend(fontsize=7, loc="best")
+    fig.suptitle(f"Sweep over {param} (mean over seeds, bars: min-max)")
+    return _save(fig, path)
+
+
+def _final_percent(key: str) -> Callable[[dict[str, Any]], float | None]:
+    """Final accuracy (%) of a summary, all modalities (``full``) or test-time missing."""
+
+    def value_of(summary: dict[str, Any]) -> float | None:
+        final = summary["accuracy"][key]["final"]
+        return None if final is None else 100 * final
+
+    return value_of
+
+
+def make_sweep_plots(sweep_dir: str | Path, rows: Sequence[SweepRow]) -> list[Path]:
+    """One plot per swept parameter into ``<sweep_dir>/plots/sweep-<param>.png``.
+
+    A sweep over algorithms only (nothing else varies) gets one plot with the algorithm on x.
+    """
+    out = Path(sweep_dir) / "plots"
+    params = swept_parameters(rows)
+    if not params and rows:
+        params = ["algorithm.name"]
+    return [
+        plot_sweep_parameter(rows, param, out / f"sweep-{_file_safe(param)}.png")
+        for param in params
+    ]
+
+
+def _file_safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "-" for c in name)

@@ -1,0 +1,141 @@
+"""The driver: one scenario -> one run directory, round by round, with progress and checkpoints.
+
+The driver owns the files (the server only computes), so a run killed at any moment leaves every
+finished round's rows and the last checkpoint on disk, and ``resume`` continues from there.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from fedmobile_actors import __version__
+from fedmobile_actors.errors import RunDirError
+from fedmobile_actors.report.metrics import RoundMetrics
+from fedmobile_actors.report.progress import RunProgress
+from fedmobile_actors.report.run_dir import RunDir, RunInfo, now_iso
+from fedmobile_actors.runtime.backend import Backend, make_backend
+from fedmobile_actors.scenario import Scenario, load_scenario, scenario_to_yaml
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    quiet: bool = False,
+    output_dir: str | Path | None = None,
+    stop_after: int | None = None,
+) -> RunDir:
+    """Run ``scenario`` into a new run directory under ``output_dir`` (default: output.dir).
+
+    ``stop_after`` ends the run early after that many rounds (tests use it to interrupt a run).
+    """
+    parent = Path(output_dir) if output_dir is not None else Path(scenario.output.dir)
+    run_dir = RunDir.create(parent, scenario.name)
+    run_dir.write_scenario(scenario_to_yaml(scenario))
+    backend = make_backend(scenario)
+    info = RunInfo(
+        name=scenario.name,
+        status="running",
+        started=now_iso(),
+        seed=scenario.seed,
+        backend=scenario.runtime.backend,
+        algorithm=scenario.algorithm.name,
+        policy=scenario.rounds.policy,
+        rounds_planned=scenario.rounds.rounds,
+        hosts=backend.describe()["hosts"],
+        address=scenario.runtime.address,
+        package_version=__version__,
+    )
+    return _drive(scenario, run_dir, backend, info, 0, quiet, stop_after)
+
+
+def resume_run(path: str | Path, *, quiet: bool = False) -> RunDir:
+    """Continue an interrupted run from its latest checkpoint, in the same directory.
+
+    Rounds after the checkpoint are re-run (they give the same rows: every draw is keyed), so
+    their rows are trimmed first; nothing before the checkpoint is touched.
+    """
+    run_dir = RunDir.open(path)
+    info = run_dir.read_run_info()
+    if info.status == "finished":
+        raise RunDirError(f"{run_dir.path}: run already finished; nothing to resume")
+    scenario = load_scenario(run_dir.scenario_path)
+    run_dir.check_scenario(scenario_to_yaml(scenario))
+    latest = run_dir.latest_checkpoint()
+    if latest is None:
+        raise RunDirError(f"{run_dir.path}: no checkpoint to resume from (checkpoints/ is empty)")
+    round_done, ckpt_path = latest
+    try:
+        blob = ckpt_path.read_bytes()
+    except OSError as err:
+        raise RunDirError(f"{ckpt_path}: unreadable checkpoint ({err.strerror})") from None
+    backend = make_backend(scenario, checkpoint=blob)
+    run_dir.trim_to_round(round_done)
+    info = replace(info, status="running", rounds_done=round_done, resumed=(*info.resumed, now_iso()))
+    return _drive(scenario, run_dir, backend, info, round_done, quiet, None)
+
+
+def _drive(
+    scenario: Scenario,
+    run_dir: RunDir,
+    backend: Backend,
+    info: RunInfo,
+    done: int,
+    quiet: bool,
+    stop_after: int | None,
+) -> RunDir:
+    metrics_out = run_dir.metrics_writer()
+    events_out = run_dir.events_writer() if scenario.output.event_log else None
+    run_dir.write_run_info(info)
+    started = time.perf_counter()
+    every = scenario.output.checkpoint_every
+    try:
+        with RunProgress(scenario.rounds.rounds, quiet=quiet, first_round=done) as progress:
+            while stop_after is None or done < stop_after:
+                output = backend.run_round()
+                if output is None:
+                    break
+                row: RoundMetrics = replace(
+                    output.metrics, wall_time_s=time.perf_counter() - started
+                )
+                metrics_out.write([row.as_row()])
+                if events_out is not None:
+                    events_out.write(output.events)
+                done = row.round
+                if every and (done % every == 0 or done == scenario.rounds.rounds):
+                    _write_checkpoint(run_dir, done, backend.checkpoint())
+                info = replace(info, rounds_done=done)
+                run_dir.write_run_info(info)
+                progress.update(row)
+    except BaseException as err:
+        run_dir.write_run_info(replace(info, status="failed", error=f"{type(err).__name__}: {err}"))
+        raise
+    finally:
+        metrics_out.close()
+        if events_out is not None:
+            events_out.close()
+        backend.shutdown()
+    if done >= scenario.rounds.rounds:
+        finish_run(run_dir, plots=scenario.output.plots)
+        run_dir.write_run_info(replace(info, status="finished", finished=now_iso()))
+    return run_dir
+
+
+def _write_checkpoint(run_dir: RunDir, round_index: int, blob: bytes) -> None:
+    """Write atomically (temp + rename): a kill mid-write leaves the previous checkpoint intact."""
+    path = run_dir.checkpoint_path(round_index)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(blob)
+    tmp.replace(path)
+
+
+def finish_run(run_dir: RunDir, plots: bool = True) -> None:
+    """Summary (and plots) from the files on disk, so ``fedmobile report`` does the same."""
+    from fedmobile_actors.report.plots import make_run_plots
+    from fedmobile_actors.report.summary import summarise
+
+    run_dir.write_summary(summarise(run_dir.read_metrics(), run_dir.read_events()))
+    if plots:
+        make_run_plots(run_dir)

@@ -1,0 +1,45 @@
+"""The host-pool interface the server talks to, and sticky phone placement.
+
+The server never knows whether hosts are Ray actors or objects in its own process: it publishes
+each model version once and awaits ``train`` results. Placement is sticky and static (phone p on
+host ``p % hosts``) so a phone's shard is loaded by one host only, once.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from fedmobile_actors.sim.tasks import Task
+
+
+def host_count(phones: int, hosts: int | None, phones_per_host: int | None, cpus: float) -> int:
+    """Hosts for a run: ``hosts`` if set, else enough for ``phones_per_host``, else one per CPU."""
+    if hosts is not None:
+        return max(1, min(hosts, phones))
+    if phones_per_host is not None:
+        return max(1, -(-phones // phones_per_host))
+    return max(1, min(int(cpus), phones))
+
+
+class HostPool(ABC):
+    """A fixed set of phone hosts."""
+
+    size: int
+
+    def host_of(self, phone_id: int) -> int:
+        return phone_id % self.size
+
+    @abstractmethod
+    def publish(self, version: int, payload: bytes) -> None:
+        """Make global payload ``version`` available to every host (once, not once per phone)."""
+
+    @abstractmethod
+    def forget(self, version: int) -> None:
+        """Release a version no task can still be dispatched with."""
+
+    @abstractmethod
+    async def train(self, task: Task) -> bytes:
+        """Run ``task`` on its phone's host; the encoded update."""
+
+    def shutdown(self) -> None:
+        """Release the hosts."""

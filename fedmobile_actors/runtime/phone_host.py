@@ -1,0 +1,70 @@
+"""A phone host: one process that hosts many light phones and trains them one at a time.
+
+A Ray actor is a process with its own torch runtime, so phones are not actors: a host keeps its
+phones' shards resident (sticky placement), decodes each global model version once, keeps one
+working model (inside the strategy) and runs tasks sequentially with ``torch_threads`` threads.
+This class is plain Python; ``ray_backend`` wraps it late with ``ray.remote``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+
+from fedmobile_actors.algorithms.registry import make_strategy
+from fedmobile_actors.algorithms.strategy import Arrays, Strategy
+from fedmobile_actors.data import LocalData
+from fedmobile_actors.runtime.world import World
+from fedmobile_actors.scenario.schema import Scenario
+from fedmobile_actors.wire import decode_arrays, encode_update
+
+#: Decoded model versions a host keeps (async tasks may train on a few older versions).
+PAYLOAD_CACHE = 8
+
+
+class PhoneHost:
+    """Trains the phones placed on it; every result is a function of (scenario, task) alone."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        torch.set_num_threads(scenario.runtime.torch_threads)
+        self.scenario = scenario
+        self.world = World.build(scenario)
+        self.strategy: Strategy = make_strategy(self.world.context())
+        self._phones: dict[int, LocalData] = {}
+        self._payloads: OrderedDict[int, Arrays] = OrderedDict()
+
+    def ready(self) -> bool:
+        """Called once after start-up so the driver knows the host has built its world."""
+        return True
+
+    def phone(self, phone_id: int) -> LocalData:
+        if phone_id not in self._phones:
+            self._phones[phone_id] = self.world.local_data(phone_id)
+        return self._phones[phone_id]
+
+    def payload(self, version: int, payload: bytes) -> Arrays:
+        """The decoded global payload of ``version`` (decoded once per host)."""
+        if version in self._payloads:
+            self._payloads.move_to_end(version)
+            return self._payloads[version]
+        arrays = decode_arrays(payload)
+        self._payloads[version] = arrays
+        while len(self._payloads) > PAYLOAD_CACHE:
+            self._payloads.popitem(last=False)
+        return arrays
+
+    def has_payload(self, version: int) -> bool:
+        return version in self._payloads
+
+    def train(self, task_id: int, phone_id: int, base_version: int, payload: bytes | None) -> bytes:
+        """Run one task and return the encoded update (what the phone would upload)."""
+        if payload is None and base_version not in self._payloads:
+            raise RuntimeError(f"host has no payload for version {base_version}")
+        arrays = self.payload(base_version, payload) if payload is not None else self._payloads[
+            base_version
+        ]
+        update = self.strategy.local_update(
+            arrays, self.phone(phone_id), phone_id, base_version, task_id
+        )
+        return encode_update(update)

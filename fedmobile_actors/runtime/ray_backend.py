@@ -1,0 +1,141 @@
+"""The Ray backend: an async server actor and phone-host actors, each hosting many phones.
+
+- Hosts: ``ray.remote(RayPhoneHost)`` with ``cpus_per_host``/``gpus_per_host`` (fractions allowed)
+  and SPREAD scheduling, so a cluster's nodes share the hosts; ``max_restarts=-1`` and
+  ``max_task_retries=-1`` let Ray restart a dead host and re-run its lost tasks, which give the
+  same bytes because every draw is keyed by (seed, phone, task).
+- Each model version is ``ray.put`` once; tasks carry the reference boxed in a list so Ray does
+  not resolve it per call, and a host fetches a version only when it has not decoded it yet.
+- The server actor is async: it awaits task references and never blocks on ``ray.get``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import ray
+
+from fedmobile_actors.runtime.backend import Backend
+from fedmobile_actors.runtime.hosts import HostPool, host_count
+from fedmobile_actors.runtime.phone_host import PhoneHost
+from fedmobile_actors.runtime.server import RoundOutput, Server
+from fedmobile_actors.scenario.schema import RuntimeConfig, Scenario
+from fedmobile_actors.sim.tasks import Task
+
+
+def ensure_ray(runtime: RuntimeConfig) -> None:
+    """Start a local Ray (or join ``runtime.address``) unless the caller already did."""
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
+    if runtime.address is not None:
+        ray.init(address=runtime.address, **kwargs)
+    else:
+        ray.init(num_cpus=runtime.num_cpus, **kwargs)
+
+
+class RayPhoneHost(PhoneHost):
+    """PhoneHost whose payload arrives as a boxed object reference."""
+
+    def train_ref(self, task_id: int, phone_id: int, base_version: int, box: list[Any]) -> bytes:
+        payload = None if self.has_payload(base_version) else ray.get(box[0])
+        return self.train(task_id, phone_id, base_version, payload)
+
+    def node_id(self) -> str:
+        return ray.get_runtime_context().get_node_id()
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+class RayHostPool(HostPool):
+    def __init__(self, scenario: Scenario, size: int) -> None:
+        rt = scenario.runtime
+        self.size = size
+        actor = ray.remote(RayPhoneHost).options(
+            num_cpus=rt.cpus_per_host,
+            num_gpus=rt.gpus_per_host,
+            max_restarts=-1,
+            max_task_retries=-1,
+            scheduling_strategy="SPREAD",
+        )
+        self.hosts = [actor.remote(scenario) for _ in range(size)]
+        self._refs: dict[int, Any] = {}
+
+    def publish(self, version: int, payload: bytes) -> None:
+        self._refs[version] = ray.put(payload)
+
+    def forget(self, version: int) -> None:
+        self._refs.pop(version, None)
+
+    async def train(self, task: Task) -> bytes:
+        host = self.hosts[self.host_of(task.phone_id)]
+        box = [self._refs[task.base_version]]
+        return await host.train_ref.remote(task.task_id, task.phone_id, task.base_version, box)
+
+    async def ready(self) -> list[str]:
+        import asyncio
+
+        await asyncio.gather(*(h.ready.remote() for h in self.hosts))
+        return list(await asyncio.gather(*(h.node_id.remote() for h in self.hosts)))
+
+    def shutdown(self) -> None:
+        for host in self.hosts:
+            ray.kill(host)
+
+
+class ServerActor:
+    """The async actor around ``Server``; hosts are created from inside it."""
+
+    def __init__(self, scenario: Scenario, size: int, checkpoint: bytes | None) -> None:
+        self.pool = RayHostPool(scenario, size)
+        self.server = Server(scenario, self.pool, checkpoint)
+
+    async def ready(self) -> list[str]:
+        return await self.pool.ready()
+
+    async def run_round(self) -> RoundOutput | None:
+        return await self.server.run_round()
+
+    async def checkpoint(self) -> bytes:
+        return self.server.checkpoint()
+
+    async def host_handles(self) -> list[Any]:
+        return list(self.pool.hosts)
+
+    async def shutdown(self) -> None:
+        self.pool.shutdown()
+
+
+class RayBackend(Backend):
+    def __init__(self, scenario: Scenario, checkpoint: bytes | None = None) -> None:
+        rt = scenario.runtime
+        ensure_ray(rt)
+        cpus = float(ray.cluster_resources().get("CPU", 1))
+        size = host_count(scenario.fleet.phones, rt.hosts, rt.phones_per_host, cpus / rt.cpus_per_host)
+        self.size = size
+        self.actor = ray.remote(ServerActor).options(num_cpus=0, max_concurrency=1000).remote(
+            scenario, size, checkpoint
+        )
+        self.nodes = ray.get(self.actor.ready.remote())
+
+    def run_round(self) -> RoundOutput | None:
+        return ray.get(self.actor.run_round.remote())
+
+    def checkpoint(self) -> bytes:
+        return ray.get(self.actor.checkpoint.remote())
+
+    def host_handles(self) -> list[Any]:
+        return ray.get(self.actor.host_handles.remote())
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": "ray", "hosts": self.size, "nodes": len(set(self.nodes))}
+
+    def shutdown(self) -> None:
+        try:
+            ray.get(self.actor.shutdown.remote())
+            ray.kill(self.actor)
+        except Exception:  # a dying cluster must not hide the run's result
+            pass

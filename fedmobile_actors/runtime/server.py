@@ -1,0 +1,219 @@
+"""The server: steps through the round policy, dispatches training, aggregates in virtual order.
+
+Plain Python with async methods, so the same code runs inside a Ray async actor (where it must
+never block on ``ray.get``) and in-process. Per step it: publishes the model version(s) tasks
+train on, sends the step's applied tasks to their hosts, awaits all results (in any order),
+decodes and validates them, and hands them to the strategy in the policy's virtual-time order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fedmobile_actors.algorithms.registry import make_strategy
+from fedmobile_actors.algorithms.strategy import ClientUpdate, GlobalState, Strategy
+from fedmobile_actors.data import LocalData
+from fedmobile_actors.errors import RunDirError, WireError
+from fedmobile_actors.report.metrics import RoundMetrics, event_rows
+from fedmobile_actors.runtime.hosts import HostPool
+from fedmobile_actors.runtime.world import World
+from fedmobile_actors.scenario.schema import Scenario
+from fedmobile_actors.sim import make_policy
+from fedmobile_actors.sim.tasks import Outcome, Step, TaskCosts
+from fedmobile_actors.wire import decode_update, encode_arrays, encode_update, pack, unpack
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class RoundOutput:
+    """What one round hands back to the driver: its metrics row and its event-log rows."""
+
+    metrics: RoundMetrics
+    events: list[dict[str, Any]] = field(default_factory=list)
+    aggregation: dict[str, Any] = field(default_factory=dict)
+
+
+class Server:
+    """Owns the global state and the policy's step iterator; hosts do the training."""
+
+    def __init__(self, scenario: Scenario, pool: HostPool, checkpoint: bytes | None = None) -> None:
+        self.scenario = scenario
+        self.pool = pool
+        self.world = World.build(scenario)
+        self.strategy: Strategy = make_strategy(self.world.context())
+        self.state: GlobalState = self.strategy.initial_state()
+        self.virtual_time_s = 0.0
+        if checkpoint is not None:
+            self._restore(checkpoint)
+        self._payload_bytes = encode_arrays(self.strategy.payload(self.state))
+        self._expected = self.strategy.update_shapes(self.strategy.payload(self.state))
+        costs = TaskCosts(
+            samples=[len(s) for s in self.world.shards],
+            epochs=scenario.algorithm.local_epochs,
+            down_bytes=len(self._payload_bytes),
+            up_bytes=self._update_sizes(),
+        )
+        self._steps: Iterator[Step] = iter(make_policy(scenario, self.world.fleet, costs).steps())
+        self._skip_to(self.state.version)
+        self._published: dict[int, bytes] = {}
+        self._publish(self.state.version, self._payload_bytes)
+        self._test_full = self.world.test_presence(missing=False)
+        self._test_missing = self.world.test_presence(missing=True)
+
+    # -- set-up ---------------------------------------------------------------------------------
+
+    def _update_sizes(self) -> list[int]:
+        """Exact encoded size of each phone's update, known before anything trains.
+
+        The wire encodes ids at fixed width and metrics as float64, so the size depends only on
+        the array shapes and the metric names; one probe update on two samples gives the names.
+        """
+        data = self.world.local_data(0)
+        probe = LocalData(data.dataset.subset(np.arange(min(2, len(data)))), data.present)
+        probe = LocalData(probe.dataset, {m: p[: len(probe)] for m, p in data.present.items()})
+        update = self.strategy.local_update(
+            self.strategy.payload(self.state), probe, 0, self.state.version, -1
+        )
+        size = len(encode_update(update))
+        return [size] * self.scenario.fleet.phones
+
+    def _skip_to(self, version: int) -> None:
+        """Fast-forward the (deterministic) policy past the steps a checkpoint already holds."""
+        for _ in range(version):
+            next(self._steps)
+
+    def _publish(self, version: int, payload: bytes) -> None:
+        self.pool.publish(version, payload)
+        self._published[version] = payload
+        keep = self.scenario.rounds.max_staleness + 2
+        for old in [v for v in self._published if v < version - keep]:
+            self.pool.forget(old)
+            del self._published[old]
+
+    # -- one round ------------------------------------------------------------------------------
+
+    async def run_round(self) -> RoundOutput | None:
+        """Run the next step; None when the scenario's rounds are done."""
+        step = next(self._steps, None)
+        if step is None:
+            return None
+        wall_start = time.perf_counter()
+        results = await asyncio.gather(*(self.pool.train(task) for task in step.applied))
+        updates: list[ClientUpdate] = []
+        weights: list[float] = []
+        rejected = 0
+        for task, blob in zip(step.applied, results, strict=True):
+            try:
+                update = decode_update(blob, self._expected)
+                if update.phone_id != task.phone_id or update.base_version != task.base_version:
+                    raise WireError("update names another phone or model version than its task")
+            except WireError:
+                rejected += 1
+                continue
+            updates.append(update)
+            weights.append(task.weight)
+        result = self.strategy.aggregate(self.state, updates, weights)
+        self.state = result.state
+        self.virtual_time_s = step.end_s
+        self._payload_bytes = encode_arrays(self.strategy.payload(self.state))
+        self._publish(self.state.version, self._payload_bytes)
+        metrics = self._metrics(step, updates, rejected + int(result.metrics.get("rejected", 0)))
+        metrics_row = self._with_aggregation(metrics, result.metrics, wall_start)
+        return RoundOutput(
+            metrics=metrics_row,
+            events=event_rows(step.version, step.tasks),
+            aggregation=dict(result.metrics),
+        )
+
+    def _metrics(self, step: Step, updates: list[ClientUpdate], rejected: int) -> RoundMetrics:
+        counts = {o: 0 for o in Outcome}
+        for task in step.tasks:
+            counts[task.outcome] += 1
+        evaluate = step.version % self.scenario.rounds.eval_every == 0 or (
+            step.version == self.scenario.rounds.rounds
+        )
+        acc_full = acc_missing = loss = math.nan
+        if evaluate:
+            full = self.strategy.evaluate(self.state, self.world.split.test, self._test_full)
+            miss = self.strategy.evaluate(self.state, self.world.split.test, self._test_missing)
+            acc_full, loss, acc_missing = full.accuracy, full.loss, miss.accuracy
+        train_losses = [u.metrics["train_loss"] for u in updates if "train_loss" in u.metrics]
+        uploaded = (Outcome.REPORTED, Outcome.LATE, Outcome.STALE)
+        return RoundMetrics(
+            round=step.version,
+            virtual_time_s=step.end_s,
+            wall_time_s=0.0,
+            accuracy_full=acc_full,
+            accuracy_missing=acc_missing,
+            loss=loss,
+            train_loss=float(np.mean(train_losses)) if train_losses else math.nan,
+            dispatched=step.dispatched,
+            reported=len(updates),
+            dropped_offline=counts[Outcome.DROPPED_OFFLINE],
+            dropped_failed=counts[Outcome.DROPPED_FAILED],
+            late=counts[Outcome.LATE],
+            stale=counts[Outcome.STALE],
+            rejected=rejected,
+            bytes_down=sum(t.down_bytes for t in step.tasks),
+            bytes_up=sum(t.up_bytes for t in step.tasks if t.outcome in uploaded),
+        )
+
+    @staticmethod
+    def _with_aggregation(
+        metrics: RoundMetrics, extra: dict[str, Any], wall_start: float
+    ) -> RoundMetrics:
+        from dataclasses import replace
+
+        weights = tuple(float(w) for w in extra.get("shapley_weights", ()))
+        return replace(
+            metrics,
+            wall_time_s=time.perf_counter() - wall_start,
+            clusters=int(extra.get("clusters", 0)),
+            shapley_weights=weights,
+        )
+
+    # -- checkpoints ----------------------------------------------------------------------------
+
+    def checkpoint(self) -> bytes:
+        """The server's whole state; phones are stateless and the policy replays from the seed."""
+        return pack(
+            {
+                "format": CHECKPOINT_FORMAT,
+                "version": self.state.version,
+                "arrays": self.state.arrays,
+                "info": self.state.info,
+                "virtual_time_s": self.virtual_time_s,
+            }
+        )
+
+    def _restore(self, blob: bytes) -> None:
+        try:
+            data = unpack(blob)
+            if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+                raise WireError("unknown checkpoint format")
+            expected = {n: (str(a.dtype), tuple(a.shape)) for n, a in self.state.arrays.items()}
+            arrays = data["arrays"]
+            if set(arrays) != set(expected) or any(
+                (arrays[n].dtype.name, tuple(arrays[n].shape)) != expected[n] for n in expected
+            ):
+                raise WireError("checkpoint arrays do not match this scenario's model")
+            self.state = GlobalState(
+                version=int(data["version"]),
+                arrays={n: np.array(a) for n, a in arrays.items()},
+                info={str(k): float(v) for k, v in data["info"].items()},
+            )
+            self.virtual_time_s = float(data["virtual_time_s"])
+        except (WireError, KeyError, TypeError, ValueError) as err:
+            raise RunDirError(f"checkpoint is corrupt or does not match the scenario: {err}") from None
+
+    @property
+    def version(self) -> int:
+        return self.state.version

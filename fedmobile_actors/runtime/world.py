@@ -1,0 +1,98 @@
+"""The assembled, deterministic world of one run: data split, fleet, shards and modality masks.
+
+Both the server and every phone host build the same ``World`` from the scenario alone (it is a
+pure function of scenario and seed), so nothing but the model ever crosses between them: a host
+holds its phones' shards resident, and a restarted host rebuilds exactly what it lost.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from fedmobile_actors.algorithms.strategy import AlgorithmContext
+from fedmobile_actors.data import DatasetSplit, LocalData, load_split, partition, presence
+from fedmobile_actors.fleet import Fleet, build_fleet
+from fedmobile_actors.scenario.schema import Scenario
+from fedmobile_actors.seeding import SERVER
+
+
+@dataclass(frozen=True)
+class World:
+    scenario: Scenario
+    split: DatasetSplit
+    fleet: Fleet
+    shards: tuple[np.ndarray, ...]
+
+    @staticmethod
+    def build(scenario: Scenario) -> World:
+        split = load_split(scenario.data, scenario.seed, scenario.base_dir)
+        names = split.train.modality_names
+        for rule in scenario.modalities.missing:
+            if rule.modality not in names:
+                from fedmobile_actors.errors import DataError
+
+                raise DataError(
+                    f"modalities.missing: modality {rule.modality!r} is not in the dataset "
+                    f"(it has {', '.join(names)})"
+                )
+        fleet = build_fleet(scenario, names)
+        shards = partition(split.train, scenario.fleet.phones, scenario.data.partition, scenario.seed)
+        return World(scenario, split, fleet, tuple(shards))
+
+    @property
+    def modality_names(self) -> tuple[str, ...]:
+        return self.split.train.modality_names
+
+    def local_data(self, phone_id: int) -> LocalData:
+        """Phone ``phone_id``'s shard with its fixed per-sample modality presence."""
+        shard = self.split.train.subset(self.shards[phone_id])
+        rates = dict(self.fleet.phones[phone_id].missing_rates)
+        mask = presence(len(shard), rates, self.modality_names, self.scenario.seed, phone_id)
+        return LocalData(shard, mask)
+
+    @cached_property
+    def learnable(self) -> tuple[str, ...]:
+        """Modalities present on at least one phone; a generator can learn only these."""
+        names = tuple(
+            m
+            for m in self.modality_names
+            if any(p.missing_rates.get(m, 0.0) < 1.0 for p in self.fleet.phones)
+        )
+        for m in self.modality_names:
+            if m not in names:
+                warnings.warn(
+                    f"modality {m!r} is missing on every phone: no generator can learn it; "
+                    f"it is zero-filled",
+                    stacklevel=2,
+                )
+        return names
+
+    def context(self) -> AlgorithmContext:
+        return AlgorithmContext(
+            shapes=self.split.train.shapes,
+            num_classes=self.split.train.num_classes,
+            model=self.scenario.model,
+            algorithm=self.scenario.algorithm,
+            seed=self.scenario.seed,
+            learnable=self.learnable,
+            proxy=self.split.proxy,
+        )
+
+    def test_presence(self, missing: bool) -> dict[str, np.ndarray]:
+        """Presence masks of the test set: all present, or the scenario's test-time pattern.
+
+        The pattern is ``modalities.test_missing`` when given, else the training pattern's highest
+        per-sample rate for each modality (so "missing" accuracy means the conditions phones see).
+        """
+        n = len(self.split.test)
+        if not missing:
+            return {m: np.ones(n, dtype=bool) for m in self.modality_names}
+        rates = dict(self.scenario.modalities.test_missing)
+        if not rates:
+            for rule in self.scenario.modalities.missing:
+                rates[rule.modality] = max(rates.get(rule.modality, 0.0), rule.rate)
+        return presence(n, rates, self.modality_names, self.scenario.seed, SERVER)

@@ -1,0 +1,112 @@
+"""Expand a scenario's ``sweep:`` block into one resolved scenario per (grid point, seed).
+
+Why the expansion re-validates each point from the user's own keys: a grid value may switch a
+union member (``fleet.availability.model: markov``), and substituting it into a fully resolved
+scenario would keep the old member's fields (``p_online``) and be rejected. The scenario's
+explicitly set keys (``model_dump(exclude_unset=True)``) are what the user wrote after merging
+and overrides, so a point is exactly "this file, with these values".
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fedmobile_actors.errors import ScenarioError
+from fedmobile_actors.scenario import fields
+from fedmobile_actors.scenario.loader import set_path, validate_mapping
+from fedmobile_actors.scenario.schema import Scenario
+
+#: Values longer than this in a run name are shown by their position in the grid instead.
+_MAX_VALUE_CHARS = 24
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One run of a sweep.
+
+    ``params`` maps each swept dotted path to its value here, plus ``"seed"``; ``scenario`` is the
+    resolved scenario of the run (its name suffixed with the params, its sweep block removed).
+    """
+
+    params: dict[str, Any] = field(hash=False)
+    scenario: Scenario
+
+
+def expand_sweep(scenario: Scenario) -> list[SweepPoint]:
+    """Every (grid point, seed) of ``scenario.sweep``, in a stable order.
+
+    Order: the Cartesian product of the grid's values, keys in the order the file gives them and
+    the last key varying fastest, each point repeated for every seed in ``sweep.seeds``. A
+    scenario without a sweep block is a ``ScenarioError`` (``fedmobile run`` is for those).
+    """
+    sweep = scenario.sweep
+    if sweep is None:
+        raise ScenarioError(
+            [f"{scenario.name}: no sweep block; add sweep: {{grid: ..., seeds: [...]}}"]
+        )
+    base = {k: v for k, v in scenario.model_dump(mode="json", exclude_unset=True).items()}
+    base.pop("sweep", None)
+    base["base_dir"] = scenario.base_dir
+    keys = list(sweep.grid)
+    labels = _short_labels(keys)
+    value_labels = {key: _value_labels(sweep.grid[key]) for key in keys}
+    points: list[SweepPoint] = []
+    for combo in itertools.product(*(enumerate(sweep.grid[k]) for k in keys)):
+        raw: Mapping[str, Any] = base
+        for key, (_, value) in zip(keys, combo, strict=True):
+            try:
+                raw = set_path(raw, fields.split_path(key), value)
+            except KeyError as err:
+                raise ScenarioError(
+                    [f"{scenario.name}: sweep.grid[{key!r}]: {err.args[0]}"]
+                ) from None
+        for seed in sweep.seeds:
+            params = {key: value for key, (_, value) in zip(keys, combo, strict=True)}
+            params["seed"] = seed
+            suffix = [
+                f"{label}={value_labels[key][index]}"
+                for key, label, (index, _) in zip(keys, labels, combo, strict=True)
+            ]
+            name = "-".join([scenario.name, *suffix, f"seed={seed}"])
+            point_raw = {**raw, "seed": seed, "name": name}
+            source = f"{scenario.name} sweep point {_describe(params)}"
+            points.append(SweepPoint(params, validate_mapping(point_raw, source)))
+    return points
+
+
+def _short_labels(keys: list[str]) -> list[str]:
+    """The last part of each dotted path, or the whole path where two last parts collide."""
+    last = [str(fields.split_path(k)[-1]) if fields.split_path(k) else k for k in keys]
+    return [k if last.count(tail) > 1 else tail for k, tail in zip(keys, last, strict=True)]
+
+
+def _value_labels(values: tuple[Any, ...]) -> list[str]:
+    """Each value as it appears in a run name: compact JSON, a union member by its tag
+    (``markov``), and its grid position appended where that alone would be ambiguous."""
+    labels = []
+    for index, value in enumerate(values):
+        tag = _tag(value)
+        text = tag or (
+            value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        )
+        labels.append(text if len(text) <= _MAX_VALUE_CHARS else f"#{index}")
+    return [
+        f"{label}#{index}" if labels.count(label) > 1 else label
+        for index, label in enumerate(labels)
+    ]
+
+
+def _tag(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        for key in ("model", "dist", "kind", "name"):
+            if isinstance(value.get(key), str):
+                return str(value[key])
+    return None
+
+
+def _describe(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={json.dumps(v)}" for k, v in params.items())

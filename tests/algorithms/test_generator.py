@@ -1,0 +1,109 @@
+"""The conditional generator: it learns from real features, and fills only what is missing."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from fedmobile_actors.algorithms.generator import (
+    build_generator,
+    class_prototypes,
+    probability_fill,
+    probe_batch,
+    train_generator,
+    training_fill,
+    warn_unlearnable,
+)
+from fedmobile_actors.algorithms.model import build_model
+from fedmobile_actors.algorithms.training import train_local
+from fedmobile_actors.scenario.schema import AlgorithmConfig, FedMobileConfig
+
+from algo_setting import TINY_MODEL, Setting
+
+
+def trained_pair(setting: Setting, config: FedMobileConfig):
+    shapes, k = setting.split.train.shapes, setting.split.train.num_classes
+    model = build_model(shapes, k, TINY_MODEL, seed=1)
+    train_local(model, setting.phones[0], AlgorithmConfig(lr=0.1), torch.Generator().manual_seed(0))
+    return model, build_generator(model, config, seed=2)
+
+
+def test_distillation_loss_falls_over_local_steps(setting: Setting) -> None:
+    config = FedMobileConfig(generator_steps=60, generator_lr=0.01)
+    model, generator = trained_pair(setting, config)
+    losses = train_generator(
+        generator, model, setting.phones[0], config, ("acc", "gyro"),
+        torch.Generator().manual_seed(3), batch_size=32,
+    )
+    assert len(losses) == 60
+    assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10])
+
+
+def test_generator_training_leaves_the_model_untouched(setting: Setting) -> None:
+    config = FedMobileConfig(generator_steps=5)
+    model, generator = trained_pair(setting, config)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    gen_before = [p.clone() for p in generator.parameters()]
+    train_generator(generator, model, setting.phones[0], config, ("acc", "gyro"),
+                    torch.Generator().manual_seed(0), 16)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.requires_grad for p in model.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(gen_before, generator.parameters()))
+
+
+def feats_and_masks() -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    feats = {"acc": torch.ones(4, 3), "gyro": torch.full((4, 2), 7.0)}
+    present = {"acc": torch.tensor([True, True, True, True]),
+               "gyro": torch.tensor([True, False, True, False])}
+    return feats, present
+
+
+def test_training_fill_replaces_only_absent_rows_with_the_label_slice(setting: Setting) -> None:
+    model = build_model({"acc": (3, 8), "gyro": (3, 8)}, 3, TINY_MODEL, 0)
+    model.feature_dims = {"acc": 3, "gyro": 2}
+    generator = build_generator(model, FedMobileConfig(noise_dim=4), seed=0)
+    feats, present = feats_and_masks()
+    labels = torch.tensor([0, 1, 2, 2])
+    out = training_fill(generator, torch.Generator().manual_seed(0), ("acc", "gyro"))(
+        feats, present, labels
+    )
+    assert torch.equal(out["acc"], feats["acc"])
+    assert torch.equal(out["gyro"][[0, 2]], feats["gyro"][[0, 2]])
+    assert not torch.equal(out["gyro"][[1, 3]], feats["gyro"][[1, 3]])
+    z = torch.randn((4, 4), generator=torch.Generator().manual_seed(0))
+    expected = generator.split(generator(z, labels))["gyro"]
+    torch.testing.assert_close(out["gyro"][[1, 3]], expected[[1, 3]])
+
+
+def test_training_fill_leaves_an_unlearnable_modality_at_zero() -> None:
+    model = build_model({"acc": (3, 8), "gyro": (3, 8)}, 3, TINY_MODEL, 0)
+    generator = build_generator(model, FedMobileConfig(noise_dim=4), seed=0)
+    feats = {"acc": torch.ones(2, 8), "gyro": torch.zeros(2, 8)}
+    present = {"acc": torch.tensor([True, True]), "gyro": torch.tensor([False, False])}
+    out = training_fill(generator, torch.Generator(), ("acc",))(feats, present, torch.tensor([0, 1]))
+    assert torch.equal(out["gyro"], torch.zeros(2, 8))
+
+
+def test_probability_fill_mixes_class_prototypes_by_first_pass_probabilities() -> None:
+    model = build_model({"acc": (3, 8), "gyro": (3, 8)}, 3, TINY_MODEL, 0)
+    generator = build_generator(model, FedMobileConfig(noise_dim=4), seed=0)
+    protos = class_prototypes(generator, *probe_batch(0, 3, 12, 4))
+    assert protos["gyro"].shape == (3, 8)
+    present = {"acc": torch.tensor([True, True]), "gyro": torch.tensor([True, False])}
+    feats = {"acc": torch.rand(2, 8), "gyro": torch.rand(2, 8)}
+    out = probability_fill(model, protos, ("acc", "gyro"))(feats, present, None)
+    assert torch.equal(out["gyro"][0], feats["gyro"][0])
+    first = {"acc": feats["acc"], "gyro": protos["gyro"].mean(0, keepdim=True).expand(2, 8)}
+    probs = torch.softmax(model.classify(first), dim=1)
+    torch.testing.assert_close(out["gyro"][1], (probs @ protos["gyro"])[1])
+
+
+def test_unlearnable_modalities_warn_once_and_are_returned() -> None:
+    with pytest.warns(RuntimeWarning, match="zz_missing are missing on every phone"):
+        assert warn_unlearnable(("acc", "zz_missing"), ("acc",)) == ("zz_missing",)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_unlearnable(("acc", "zz_missing"), ("acc",))  # second time: silent

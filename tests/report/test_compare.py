@@ -1,0 +1,82 @@
+"""compare: runs of different lengths aligned figure by figure; CSV and terminal output."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+
+from fedmobile_actors.report.compare import (
+    compare,
+    compare_runs,
+    sweep_table,
+    write_csv,
+    write_sweep_table,
+)
+from fedmobile_actors.report.run_dir import RunDir
+from fedmobile_actors.report.summary import summarise_run, write_summary
+
+
+def test_runs_of_different_lengths_are_aligned_on_their_common_round(
+    make_run: Callable[..., RunDir],
+) -> None:
+    long_run = make_run(rounds=5, algorithm="fedmobile")
+    short_run = make_run(rounds=2, algorithm="fedavg", status="failed")
+    table = compare([long_run, short_run])
+    assert table.runs == (long_run.name, short_run.name)
+    assert table.row("common_round") == (2, 2)
+    assert table.row("accuracy_full_at_common_round") == (0.54, 0.54)
+    assert table.row("rounds") == (5, 2)
+    assert table.row("final_accuracy_full") == (0.9, 0.54)
+    assert table.row("time_to_0.5_full_s") == (200.0, 200.0)
+    assert table.row("time_to_0.9_full_s") == (500.0, None)
+    assert table.column(short_run.name)["status"] == "failed"
+    assert table.row("algorithm") == ("fedmobile", "fedavg")
+
+
+def test_common_round_falls_back_to_the_last_evaluated_round(
+    make_run: Callable[..., RunDir],
+) -> None:
+    table = compare([make_run(rounds=3), make_run(rounds=5)])  # round 3 is not evaluated
+    assert table.row("common_round") == (3, 3)
+    assert table.row("accuracy_full_at_common_round") == (0.54, 0.54)
+
+
+def test_a_finished_run_is_compared_on_its_stored_summary(make_run: Callable[..., RunDir]) -> None:
+    run = make_run(rounds=4)
+    stored = write_summary(run)
+    stored["totals"]["reported"] = 999  # a stored summary is trusted, not recomputed
+    run.write_summary(stored)
+    assert compare([run]).row("reported") == (999,)
+
+
+def test_write_csv_keeps_figures_as_rows(tmp_path: Path, make_run: Callable[..., RunDir]) -> None:
+    a, b = make_run(rounds=5), make_run(rounds=2)
+    table = compare([a, b])
+    with write_csv(table, tmp_path / "cmp.csv").open() as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["figure", a.name, b.name]
+    assert ["time_to_0.9_full_s", "500.0", ""] in rows
+    assert len(rows) == 1 + len(table.figures)
+
+
+def test_compare_runs_prints_a_table_naming_each_run(make_run: Callable[..., RunDir]) -> None:
+    a, b = make_run(rounds=3), make_run(rounds=4)
+    out = io.StringIO()
+    table = compare_runs([a.path, b.path], console=Console(file=out, width=200))
+    text = out.getvalue()
+    assert a.name in text and b.name in text
+    assert "54.00%" in text and "final_accuracy_full" in text
+    assert table.runs == (a.name, b.name)
+
+
+def test_sweep_table_has_one_row_per_run(tmp_path: Path, make_run: Callable[..., RunDir]) -> None:
+    rows = [({"rounds.overcommit": oc}, summarise_run(make_run(rounds=3))) for oc in (1.0, 2.0)]
+    header, table = sweep_table(rows)
+    assert header[:3] == ["run", "rounds.overcommit", "status"]
+    assert [r[1] for r in table] == [1.0, 2.0]
+    with write_sweep_table(tmp_path / "sweep.csv", rows).open() as handle:
+        assert len(list(csv.reader(handle))) == 3

@@ -1,0 +1,117 @@
+"""Plots: every run plot and sweep plot is a non-empty PNG, written where the layout says."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fedmobile_actors.errors import RunDirError
+from fedmobile_actors.report.plots import (
+    make_run_plots,
+    make_sweep_plots,
+    report_runs,
+    swept_parameters,
+    timeline_figure,
+)
+from fedmobile_actors.report.run_dir import RunDir
+from fedmobile_actors.report.summary import summarise_run
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def is_png(path: Path) -> bool:
+    return path.stat().st_size > 1000 and path.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_run_plots_are_written_as_pngs(make_run: Callable[..., RunDir]) -> None:
+    run = make_run(rounds=5, shapley=True)
+    written = make_run_plots(run)
+    names = [p.name for p in written]
+    assert names == ["accuracy.png", "participation.png", "timeline.png", "shapley.png"]
+    assert all(p.parent == run.plots_dir and is_png(p) for p in written)
+    assert run.plot_files() == sorted(written)
+
+
+def test_shapley_plot_only_when_weights_are_present(make_run: Callable[..., RunDir]) -> None:
+    names = [p.name for p in make_run_plots(make_run(rounds=3))]
+    assert "shapley.png" not in names and "accuracy.png" in names
+
+
+def test_timeline_without_event_log_is_skipped(make_run: Callable[..., RunDir]) -> None:
+    run = make_run(rounds=2)
+    run.events_jsonl.unlink()
+    assert "timeline.png" not in [p.name for p in make_run_plots(run)]
+
+
+def test_timeline_shows_the_chosen_rounds_and_caps_phones(make_run: Callable[..., RunDir]) -> None:
+    run = make_run(rounds=5)
+    fig = timeline_figure(run.read_events(), run.read_metrics(), rounds=(2, 4), max_phones=4)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0", "1", "2", "3"]
+    assert "rounds 2-4, 4 of 6 phones" in ax.get_title()
+    # 3 rounds x 4 phones shown = 12 bars, and one dashed line per aggregation in the window
+    assert sum(len(c) for c in ax.containers) == 12
+    assert len(ax.get_lines()) == 3
+
+
+def sweep_rows(
+    tmp_path: Path, make_run: Callable[..., RunDir]
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Two algorithms x three overcommit values x two seeds; fewer rounds at higher overcommit."""
+    rows = []
+    for algorithm in ("fedavg", "fedmobile"):
+        for overcommit, rounds in ((1.0, 5), (1.5, 4), (2.0, 2)):
+            for seed in (0, 1):
+                run = make_run(rounds=rounds, algorithm=algorithm)
+                params = {
+                    "algorithm.name": algorithm,
+                    "rounds.overcommit": overcommit,
+                    "seed": seed,
+                }
+                rows.append((params, summarise_run(run)))
+    return rows
+
+
+def test_sweep_plots_one_file_per_swept_parameter(
+    tmp_path: Path, make_run: Callable[..., RunDir]
+) -> None:
+    rows = sweep_rows(tmp_path, make_run)
+    assert swept_parameters(rows) == ["rounds.overcommit"]
+    written = make_sweep_plots(tmp_path / "sweep", rows)
+    assert [p.name for p in written] == ["sweep-rounds.overcommit.png"]
+    assert is_png(written[0])
+
+
+def test_sweep_over_a_categorical_parameter_and_over_algorithms_only(
+    tmp_path: Path, make_run: Callable[..., RunDir]
+) -> None:
+    rows = [
+        ({"rounds.policy": policy, "algorithm.name": alg}, summarise_run(make_run(algorithm=alg)))
+        for policy in ("deadline", "async")
+        for alg in ("fedavg", "fedprox")
+    ]
+    assert [p.name for p in make_sweep_plots(tmp_path / "a", rows)] == ["sweep-rounds.policy.png"]
+    only_algorithms = [r for r in rows if r[0]["rounds.policy"] == "deadline"]
+    for params, _ in only_algorithms:
+        del params["rounds.policy"]
+    written = make_sweep_plots(tmp_path / "b", only_algorithms)
+    assert [p.name for p in written] == ["sweep-algorithm.name.png"] and is_png(written[0])
+
+
+def test_report_runs_writes_summary_and_plots_of_each_run(make_run: Callable[..., RunDir]) -> None:
+    first, second = make_run(rounds=3), make_run(rounds=4)
+    written = report_runs([first.path, str(second.path)])
+    assert first.summary_path in written and second.summary_path in written
+    assert len([p for p in written if p.suffix == ".png"]) == 6
+
+
+def test_report_runs_checks_every_path_before_writing(
+    tmp_path: Path, make_run: Callable[..., RunDir]
+) -> None:
+    good = make_run(rounds=2)
+    with pytest.raises(RunDirError, match="no such run directory"):
+        report_runs([good.path, tmp_path / "typo"])
+    assert not good.summary_path.exists() and not good.plots_dir.exists()
