@@ -75,7 +75,9 @@ def cluster_representatives(
         mw = w[members]
         mass = float(mw.sum())
         reps.append(
-            weighted_average([arrays[i] for i in members], mw if mass > 0 else np.ones(len(mw)))
+            weighted_average(
+                [arrays[int(i)] for i in members], (mw if mass > 0 else np.ones(len(mw))).tolist()
+            )
         )
         masses.append(mass)
     return reps, np.array(masses)

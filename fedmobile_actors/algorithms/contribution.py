@@ -48,7 +48,7 @@ def contribution_scores(metrics: Sequence[Mapping[str, float]], balance: float) 
 
 
 def contribution_weights(
-    num_samples: Sequence[int], staleness: Sequence[float], scores: np.ndarray
+    num_samples: Sequence[int], staleness: Sequence[float] | np.ndarray, scores: np.ndarray
 ) -> np.ndarray:
     """Unnormalised alpha_k = n_k * s_k * score_k; plain n_k * s_k if every score is zero."""
     base = np.asarray(num_samples, dtype=np.float64) * np.asarray(staleness, dtype=np.float64)

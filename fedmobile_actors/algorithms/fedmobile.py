@@ -43,6 +43,7 @@ from fedmobile_actors.algorithms.generator import (
     FeatureGenerator,
     build_generator,
     class_prototypes,
+    feature_dims,
     probability_fill,
     probe_batch,
     train_generator,
@@ -112,7 +113,7 @@ class CoalitionUtility:
         # Unlearnable modalities' encoders were never trained: treat them as absent here too.
         present = {m: torch.full((len(proxy),), m in self.learnable) for m in inputs}
         feats = self.model.encode(inputs, present)
-        offsets = np.cumsum([0, *self.model.feature_dims.values()])
+        offsets = np.cumsum([0, *feature_dims(self.model).values()])
         cases = []
         for i, m in enumerate(self.model.modalities):
             if m not in self.learnable:
@@ -145,7 +146,7 @@ class CoalitionUtility:
                     filled = logits + (probs @ protos[m]) @ w_m.T
                 accs.append(float((filled.argmax(dim=1) == self.proxy_labels).double().mean()))
             return float(np.mean(accs)) if accs else 0.0
-        dims = self.model.feature_dims
+        dims = feature_dims(self.model)
         if members:
             slices = self.generator.split(self.generator(z, y))
             feats = {
@@ -247,7 +248,7 @@ class FedMobile(FedAvg):
         metrics["filtered"] = filtered
         if alpha.sum() > 0:
             model = weighted_average(
-                [{k: u.arrays[k] for k in model_keys} for u in admitted], alpha
+                [{k: u.arrays[k] for k in model_keys} for u in admitted], alpha.tolist()
             )
         else:
             model = {k: state.arrays[k] for k in model_keys}
@@ -308,7 +309,7 @@ class FedMobile(FedAvg):
             "shapley_values": [float(v) for v in values],
             "shapley_weights": [float(w) for w in weights],
         }
-        return weighted_average(reps, weights), metrics
+        return weighted_average(reps, weights.tolist()), metrics
 
     def cluster_weights(
         self,

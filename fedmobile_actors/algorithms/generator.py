@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Collection, Mapping
+from typing import cast
 
 import numpy as np
 import torch
@@ -66,12 +67,17 @@ class FeatureGenerator(nn.Module):
         return dict(zip(self.feature_dims, parts, strict=True))
 
 
+def feature_dims(model: MultimodalNet) -> dict[str, int]:
+    """Width of each modality's feature slice, in the model's order (typed for mypy)."""
+    return {m: int(cast(int, d)) for m, d in model.feature_dims.items()}
+
+
 def build_generator(model: MultimodalNet, config: FedMobileConfig, seed: int) -> FeatureGenerator:
     """A generator matching ``model``'s feature slices; initial weights from ``seed`` alone."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return FeatureGenerator(
-            config.noise_dim, model.num_classes, config.generator_hidden, model.feature_dims
+            config.noise_dim, model.num_classes, config.generator_hidden, feature_dims(model)
         )
 
 

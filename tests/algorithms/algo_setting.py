@@ -78,11 +78,11 @@ def make_context(
     **algorithm: object,
 ) -> AlgorithmContext:
     algo = AlgorithmConfig(
-        name=name,  # type: ignore[arg-type]
+        name=name,
         batch_size=16,
         lr=0.1,
         fedmobile=fedmobile or FedMobileConfig(probe_size=32, generator_steps=10, clusters=3),
-        **algorithm,  # type: ignore[arg-type]
+        **algorithm,
     )
     return AlgorithmContext(
         shapes=setting.split.train.shapes,

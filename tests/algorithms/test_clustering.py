@@ -37,8 +37,11 @@ def test_k_is_capped_by_reports_and_distinct_rows() -> None:
 
 
 def test_representative_is_the_weighted_parameter_average_of_members() -> None:
-    arrays = [{"w": np.array([1.0, 0.0], np.float32)}, {"w": np.array([3.0, 4.0], np.float32)},
-              {"w": np.array([9.0, 9.0], np.float32)}]
+    arrays = [
+        {"w": np.array([1.0, 0.0], np.float32)},
+        {"w": np.array([3.0, 4.0], np.float32)},
+        {"w": np.array([9.0, 9.0], np.float32)},
+    ]
     reps, masses = cluster_representatives(arrays, np.array([0, 0, 1]), [1.0, 3.0, 2.0])
     np.testing.assert_allclose(reps[0]["w"], [2.5, 3.0])
     np.testing.assert_allclose(reps[1]["w"], [9.0, 9.0])

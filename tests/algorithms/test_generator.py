@@ -7,8 +7,10 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from algo_setting import TINY_MODEL, Setting
 
 from fedmobile_actors.algorithms.generator import (
+    FeatureGenerator,
     build_generator,
     class_prototypes,
     probability_fill,
@@ -17,14 +19,14 @@ from fedmobile_actors.algorithms.generator import (
     training_fill,
     warn_unlearnable,
 )
-from fedmobile_actors.algorithms.model import build_model
+from fedmobile_actors.algorithms.model import MultimodalNet, build_model
 from fedmobile_actors.algorithms.training import train_local
 from fedmobile_actors.scenario.schema import AlgorithmConfig, FedMobileConfig
 
-from algo_setting import TINY_MODEL, Setting
 
-
-def trained_pair(setting: Setting, config: FedMobileConfig):
+def trained_pair(
+    setting: Setting, config: FedMobileConfig
+) -> tuple[MultimodalNet, FeatureGenerator]:
     shapes, k = setting.split.train.shapes, setting.split.train.num_classes
     model = build_model(shapes, k, TINY_MODEL, seed=1)
     train_local(model, setting.phones[0], AlgorithmConfig(lr=0.1), torch.Generator().manual_seed(0))
@@ -35,8 +37,13 @@ def test_distillation_loss_falls_over_local_steps(setting: Setting) -> None:
     config = FedMobileConfig(generator_steps=60, generator_lr=0.01)
     model, generator = trained_pair(setting, config)
     losses = train_generator(
-        generator, model, setting.phones[0], config, ("acc", "gyro"),
-        torch.Generator().manual_seed(3), batch_size=32,
+        generator,
+        model,
+        setting.phones[0],
+        config,
+        ("acc", "gyro"),
+        torch.Generator().manual_seed(3),
+        batch_size=32,
     )
     assert len(losses) == 60
     assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10])
@@ -47,23 +54,34 @@ def test_generator_training_leaves_the_model_untouched(setting: Setting) -> None
     model, generator = trained_pair(setting, config)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     gen_before = [p.clone() for p in generator.parameters()]
-    train_generator(generator, model, setting.phones[0], config, ("acc", "gyro"),
-                    torch.Generator().manual_seed(0), 16)
+    train_generator(
+        generator,
+        model,
+        setting.phones[0],
+        config,
+        ("acc", "gyro"),
+        torch.Generator().manual_seed(0),
+        16,
+    )
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.requires_grad for p in model.parameters())
-    assert any(not torch.equal(a, b) for a, b in zip(gen_before, generator.parameters()))
+    assert any(
+        not torch.equal(a, b) for a, b in zip(gen_before, generator.parameters(), strict=True)
+    )
 
 
 def feats_and_masks() -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     feats = {"acc": torch.ones(4, 3), "gyro": torch.full((4, 2), 7.0)}
-    present = {"acc": torch.tensor([True, True, True, True]),
-               "gyro": torch.tensor([True, False, True, False])}
+    present = {
+        "acc": torch.tensor([True, True, True, True]),
+        "gyro": torch.tensor([True, False, True, False]),
+    }
     return feats, present
 
 
 def test_training_fill_replaces_only_absent_rows_with_the_label_slice(setting: Setting) -> None:
     model = build_model({"acc": (3, 8), "gyro": (3, 8)}, 3, TINY_MODEL, 0)
-    model.feature_dims = {"acc": 3, "gyro": 2}
+    model.feature_dims = {"acc": 3, "gyro": 2}  # type: ignore[dict-item]
     generator = build_generator(model, FedMobileConfig(noise_dim=4), seed=0)
     feats, present = feats_and_masks()
     labels = torch.tensor([0, 1, 2, 2])
@@ -83,7 +101,9 @@ def test_training_fill_leaves_an_unlearnable_modality_at_zero() -> None:
     generator = build_generator(model, FedMobileConfig(noise_dim=4), seed=0)
     feats = {"acc": torch.ones(2, 8), "gyro": torch.zeros(2, 8)}
     present = {"acc": torch.tensor([True, True]), "gyro": torch.tensor([False, False])}
-    out = training_fill(generator, torch.Generator(), ("acc",))(feats, present, torch.tensor([0, 1]))
+    out = training_fill(generator, torch.Generator(), ("acc",))(
+        feats, present, torch.tensor([0, 1])
+    )
     assert torch.equal(out["gyro"], torch.zeros(2, 8))
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fedmobile_actors.algorithms.shapley import (
+    Utility,
     exact_shapley,
     monte_carlo_shapley,
     shapley_values,
@@ -16,7 +17,7 @@ from fedmobile_actors.algorithms.shapley import (
 from fedmobile_actors.seeding import rng
 
 
-def random_game(players: int, seed: int):
+def random_game(players: int, seed: int) -> tuple[Utility, np.ndarray]:
     """A utility with an arbitrary value for every coalition (no structure to lean on)."""
     table = rng(seed, 0, 0, "toy-game").normal(size=1 << players)
     table[0] = 0.3
@@ -99,7 +100,9 @@ def test_dispatch_uses_exact_up_to_the_limit_and_monte_carlo_above() -> None:
         ([0.0, np.nan, 1.0], [0.0, 0.0, 1.0]),
     ],
 )
-def test_weights_are_positive_part_normalised_or_uniform(values, expected) -> None:
+def test_weights_are_positive_part_normalised_or_uniform(
+    values: list[float], expected: list[float]
+) -> None:
     np.testing.assert_allclose(shapley_weights(np.array(values)), expected)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import time
 from collections import Counter
 from pathlib import Path
@@ -142,3 +143,11 @@ def test_five_thousand_phones_build_well_under_a_second() -> None:
     elapsed = time.perf_counter() - start
     assert len(fleet) == 5000 and [p.phone_id for p in fleet.phones] == list(range(5000))
     assert elapsed < 0.5, f"building 5,000 phones took {elapsed:.3f} s"
+
+
+def test_pickled_fleet_leaves_its_process_cache_behind() -> None:
+    fleet = build_fleet(_scenario(fleet={"phones": 5, "availability": {"model": "markov"}}), NAMES)
+    answer = fleet.availability(2).online_at(500.0, 0)
+    copy = pickle.loads(pickle.dumps(fleet))
+    assert copy == fleet and copy._processes == {}
+    assert copy.availability(2).online_at(500.0, 0) == answer

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 from collections import Counter
 from collections.abc import Callable
 
@@ -38,10 +37,3 @@ def test_selection_is_roughly_uniform_over_eligible_phones(make_fleet: FleetFact
         for p in select_online(fleet, np.random.default_rng(seed), 0, 0, 3)
     )
     assert set(counts) == set(range(20)) and max(counts.values()) / min(counts.values()) < 1.4
-
-
-def test_pickled_fleet_leaves_its_process_cache_behind(make_fleet: FleetFactory) -> None:
-    fleet = make_fleet(5)
-    fleet.availability(2)
-    copy = pickle.loads(pickle.dumps(fleet))
-    assert copy == fleet and copy._processes == {} and copy.availability(2).online_at(1.0, 0)
