@@ -52,7 +52,9 @@ def kmeans_labels(signatures: np.ndarray, k: int, seed: int) -> np.ndarray:
     n = len(signatures)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    k = min(k, n, len(np.unique(signatures, axis=0)))
+    # Distinct rows by their bytes: np.unique(axis=0) sorts and took ~1 s for 1,000 reports.
+    distinct = len({row.tobytes() for row in np.ascontiguousarray(signatures)})
+    k = min(k, n, distinct)
     if k <= 1:
         return np.zeros(n, dtype=np.int64)
     with threadpool_limits(limits=1):

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fedmobile_actors.runtime.hosts import host_count
-from fedmobile_actors.runtime.inprocess import InProcessHostPool
-from fedmobile_actors.runtime.server import RoundOutput, Server
 from fedmobile_actors.scenario.schema import Scenario
+
+if TYPE_CHECKING:  # torch is imported only where training happens, not by the Ray driver
+    from fedmobile_actors.runtime.server import RoundOutput
 
 
 class Backend(ABC):
@@ -37,6 +38,9 @@ class InProcessBackend(Backend):
     """Server and hosts in this process, on a private event loop."""
 
     def __init__(self, scenario: Scenario, checkpoint: bytes | None = None) -> None:
+        from fedmobile_actors.runtime.inprocess import InProcessHostPool
+        from fedmobile_actors.runtime.server import Server
+
         size = host_count(scenario.fleet.phones, scenario.runtime.hosts, None, 1)
         self._loop = asyncio.new_event_loop()
         self.server = Server(scenario, InProcessHostPool(scenario, size), checkpoint)

@@ -11,17 +11,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 
 from fedmobile_actors.runtime.backend import Backend
 from fedmobile_actors.runtime.hosts import HostPool, host_count
-from fedmobile_actors.runtime.phone_host import PhoneHost
-from fedmobile_actors.runtime.server import RoundOutput, Server
 from fedmobile_actors.scenario.schema import RuntimeConfig, Scenario
 from fedmobile_actors.sim.tasks import Task
+
+if TYPE_CHECKING:
+    from fedmobile_actors.runtime.server import RoundOutput
 
 
 def ensure_ray(runtime: RuntimeConfig) -> None:
@@ -36,12 +38,24 @@ def ensure_ray(runtime: RuntimeConfig) -> None:
         ray.init(num_cpus=runtime.num_cpus, **kwargs)
 
 
-class RayPhoneHost(PhoneHost):
-    """PhoneHost whose payload arrives as a boxed object reference."""
+class RayPhoneHost:
+    """The actor around a PhoneHost; its payload arrives as a boxed object reference.
+
+    A wrapper rather than a subclass so that the driver, which only names this class, never
+    imports torch: the host's modules load inside the actor process.
+    """
+
+    def __init__(self, scenario: Scenario) -> None:
+        from fedmobile_actors.runtime.phone_host import PhoneHost
+
+        self.host = PhoneHost(scenario)
+
+    def ready(self) -> bool:
+        return self.host.ready()
 
     def train_ref(self, task_id: int, phone_id: int, base_version: int, box: list[Any]) -> bytes:
-        payload = None if self.has_payload(base_version) else ray.get(box[0])
-        return self.train(task_id, phone_id, base_version, payload)
+        payload = None if self.host.has_payload(base_version) else ray.get(box[0])
+        return self.host.train(task_id, phone_id, base_version, payload)
 
     def node_id(self) -> str:
         return ray.get_runtime_context().get_node_id()
@@ -76,8 +90,6 @@ class RayHostPool(HostPool):
         return await host.train_ref.remote(task.task_id, task.phone_id, task.base_version, box)
 
     async def ready(self) -> list[str]:
-        import asyncio
-
         await asyncio.gather(*(h.ready.remote() for h in self.hosts))
         return list(await asyncio.gather(*(h.node_id.remote() for h in self.hosts)))
 
@@ -90,6 +102,8 @@ class ServerActor:
     """The async actor around ``Server``; hosts are created from inside it."""
 
     def __init__(self, scenario: Scenario, size: int, checkpoint: bytes | None) -> None:
+        from fedmobile_actors.runtime.server import Server
+
         self.pool = RayHostPool(scenario, size)
         self.server = Server(scenario, self.pool, checkpoint)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from fedmobile_actors.algorithms.registry import make_strategy
 from fedmobile_actors.algorithms.strategy import ClientUpdate, GlobalState, Strategy
@@ -45,6 +46,9 @@ class Server:
     """Owns the global state and the policy's step iterator; hosts do the training."""
 
     def __init__(self, scenario: Scenario, pool: HostPool, checkpoint: bytes | None = None) -> None:
+        # Evaluation and FedMobile's server step run here, beside the hosts: one thread each
+        # keeps the cores for training instead of oversubscribing them.
+        torch.set_num_threads(scenario.runtime.torch_threads)
         self.scenario = scenario
         self.pool = pool
         self.world = World.build(scenario)

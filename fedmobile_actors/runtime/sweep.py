@@ -4,7 +4,8 @@ Layout::
 
     <output.dir>/<name>-sweep-<YYYYmmdd-HHMMSS>[-N]/
       sweep.yaml     the sweep scenario as resolved (grid and seeds included)
-      sweep.csv      one row per run: params, seed, run dir, accuracies, time-to-target, totals
+      sweep.csv      one row per run: run dir, params, seed, accuracies, time-to-target, totals
+      failures.txt   one line per failed run and why (only if a run failed)
       <run dirs>/    one ordinary run directory per (grid point, seed)
       plots/         report.plots.make_sweep_plots
 
@@ -25,9 +26,6 @@ and the sweep goes on; a bug stops the sweep with its traceback, after the table
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 import re
 import sys
@@ -40,15 +38,17 @@ from pathlib import Path
 from typing import Any
 
 from fedmobile_actors.errors import RunDirError, UserError
+from fedmobile_actors.report.compare import write_sweep_table
 from fedmobile_actors.report.progress import SweepProgress
 from fedmobile_actors.report.run_dir import RunDir
-from fedmobile_actors.report.summary import DEFAULT_TARGETS, TOTAL_COLUMNS, target_key
+from fedmobile_actors.report.summary import load_summary, summarise
 from fedmobile_actors.runtime.driver import run_scenario
 from fedmobile_actors.scenario import Scenario, scenario_to_yaml
 from fedmobile_actors.scenario.sweep import SweepPoint, expand_sweep
 
 SWEEP_TABLE = "sweep.csv"
 SWEEP_SCENARIO = "sweep.yaml"
+SWEEP_FAILURES = "failures.txt"
 
 
 class SweepError(UserError):
@@ -71,7 +71,6 @@ def run_sweep(scenario: Scenario, quiet: bool = False) -> Path:
     (sweep_dir / SWEEP_SCENARIO).write_text(scenario_to_yaml(scenario), encoding="utf-8")
     workers = worker_count(scenario, len(points))
     results: dict[int, RunResult] = {}
-    keys = list(scenario.sweep.grid) if scenario.sweep is not None else []
     try:
         if workers > 1:
             runs = _run_parallel(points, sweep_dir, workers, quiet)
@@ -79,10 +78,10 @@ def run_sweep(scenario: Scenario, quiet: bool = False) -> Path:
             runs = _run_sequential(points, sweep_dir, quiet)
         for result in runs:
             results[result.index] = result
-            write_table(sweep_dir, keys, points, results)
+            write_table(sweep_dir, points, results)
     finally:
-        write_table(sweep_dir, keys, points, results)
-    rows = list(_plot_rows(points, results))
+        write_table(sweep_dir, points, results)
+    rows = [row for row in sweep_rows(points, results) if row[1]["status"] == "finished"]
     if scenario.output.plots and rows:
         from fedmobile_actors.report import plots
 
@@ -197,118 +196,55 @@ def _one_line(err: BaseException) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def table_columns(keys: Sequence[str]) -> list[str]:
-    """Columns of sweep.csv: params, identity, accuracies, time-to-target, totals, error."""
-    targets = [
-        f"time_to_{target_key(t)}_{which}_s"
-        for which in ("full", "missing")
-        for t in DEFAULT_TARGETS
-    ]
-    return [
-        "index",
-        *keys,
-        "seed",
-        "status",
-        "run_dir",
-        "final_accuracy_full",
-        "best_accuracy_full",
-        "final_accuracy_missing",
-        "best_accuracy_missing",
-        *targets,
-        "rounds",
-        "virtual_time_s",
-        "wall_time_s",
-        "final_loss",
-        *TOTAL_COLUMNS,
-        "error",
-    ]
+def sweep_rows(
+    points: Sequence[SweepPoint], results: dict[int, RunResult]
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(params, summary) of every point that ran, in sweep order, for sweep.csv and the plots.
 
-
-def table_row(
-    point: SweepPoint, index: int, result: RunResult | None, sweep_dir: Path
-) -> dict[str, Any]:
-    """One run's row; cells a run does not have (not reached, failed) are left empty."""
-    row: dict[str, Any] = {"index": index, **{k: _cell(v) for k, v in point.params.items()}}
-    if result is None:
-        return {**row, "status": "not run"}
-    summary = _summary(result)
-    run_dir = Path(result.run_dir) if result.run_dir else None
-    row["run_dir"] = "" if run_dir is None else os.path.relpath(run_dir, sweep_dir)
-    row["status"] = _status(run_dir, result)
-    row["error"] = result.error or ""
-    if summary is None:
-        return row
-    for which in ("full", "missing"):
-        figures = summary["accuracy"][which]
-        row[f"final_accuracy_{which}"] = figures["final"]
-        row[f"best_accuracy_{which}"] = figures["best"]
-        for target in DEFAULT_TARGETS:
-            hit = figures["targets"].get(target_key(target))
-            row[f"time_to_{target_key(target)}_{which}_s"] = (
-                None if not hit else hit["virtual_time_s"]
-            )
-    for name in ("rounds", "virtual_time_s", "wall_time_s", "final_loss"):
-        row[name] = summary.get(name)
-    row.update({name: summary["totals"].get(name) for name in TOTAL_COLUMNS})
-    return row
+    A finished run brings its stored summary.json, a failed one a summary recomputed from the
+    rows it wrote (``load_summary``); one that failed before writing anything an empty summary
+    marked failed, so every run of the sweep has its row.
+    """
+    rows = []
+    for index, point in enumerate(points):
+        result = results.get(index)
+        if result is None:
+            continue
+        summary = _summary(result)
+        if summary is None:
+            summary = {**summarise([], []), "run": "", "status": "failed"}
+        rows.append((point.params, {"algorithm": point.scenario.algorithm.name, **summary}))
+    return rows
 
 
 def write_table(
-    sweep_dir: Path,
-    keys: Sequence[str],
-    points: Sequence[SweepPoint],
-    results: dict[int, RunResult],
+    sweep_dir: Path, points: Sequence[SweepPoint], results: dict[int, RunResult]
 ) -> Path:
-    """(Re)write sweep.csv atomically, one row per point in sweep order (after every run, so an
-    interrupted sweep still leaves the table of what finished)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=table_columns(keys), extrasaction="ignore")
-    writer.writeheader()
-    for index, point in enumerate(points):
-        row = table_row(point, index, results.get(index), sweep_dir)
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    path = sweep_dir / SWEEP_TABLE
-    tmp = path.with_suffix(".csv.tmp")
-    tmp.write_text(buffer.getvalue(), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    """(Re)write sweep.csv (report.compare's format) and, if any run failed, failures.txt.
 
-
-def _cell(value: Any) -> Any:
-    """A param as a CSV cell: scalars as they are, lists and mappings as compact JSON."""
-    if isinstance(value, dict | list | tuple):
-        return json.dumps(value, separators=(",", ":"))
-    return value
-
-
-def _status(run_dir: Path | None, result: RunResult) -> str:
-    if run_dir is None:
-        return "failed"
-    try:
-        return RunDir(run_dir).read_run_info().status
-    except RunDirError:
-        return "failed" if result.error else "unknown"
+    Rewritten after every run, so an interrupted sweep still leaves the table of what ran.
+    """
+    failures = [
+        f"{points[i].scenario.name}: {r.error}" for i, r in sorted(results.items()) if r.error
+    ]
+    if failures:
+        (sweep_dir / SWEEP_FAILURES).write_text("\n".join(failures) + "\n", encoding="utf-8")
+    return write_sweep_table(sweep_dir / SWEEP_TABLE, sweep_rows(points, results))
 
 
 def _summary(result: RunResult) -> dict[str, Any] | None:
-    if result.error is not None or result.run_dir is None:
-        return None
-    run = RunDir(Path(result.run_dir))
-    if not run.summary_path.is_file():
+    """The run's summary (stored if finished, recomputed otherwise); None without a run."""
+    if result.run_dir is None:
         return None
     try:
-        return run.read_summary()
+        run = RunDir.open(result.run_dir)
+        summary = load_summary(run)
+        info = run.read_run_info()
     except RunDirError as err:
         print(f"fedmobile: warning: {err}", file=sys.stderr)
         return None
-
-
-def _plot_rows(
-    points: Sequence[SweepPoint], results: dict[int, RunResult]
-) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    """(params, summary) of each finished run, as report.plots.make_sweep_plots takes them."""
-    for index, point in enumerate(points):
-        result = results.get(index)
-        summary = None if result is None else _summary(result)
-        if summary is not None:
-            yield point.params, {"algorithm": point.scenario.algorithm.name, **summary}
+    # The driver stores summarise()'s figures without the run's identity; add it (as
+    # summarise_run does) so sweep.csv names each row's run and status.
+    identity = {"run": run.name, "name": info.name, "status": info.status, "seed": info.seed}
+    identity |= {"policy": info.policy, "rounds_planned": info.rounds_planned}
+    return {**identity, **summary}

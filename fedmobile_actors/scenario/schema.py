@@ -47,7 +47,7 @@ def rule_error(at: str, value: Any, message: str) -> PydanticCustomError:
 
 
 class Constant(Frozen):
-    """Always the same value."""
+    """Always the same value; a plain number (``up_mbps: 5``) stands for this."""
 
     dist: Literal["constant"] = "constant"
     value: float = Field(ge=0, description="The value.")

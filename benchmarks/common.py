@@ -1,0 +1,328 @@
+"""What every benchmark shares: the issue's workload, the ideal training loop, memory sampling,
+machine facts, and printing a table plus JSON.
+
+The workload (issue 8): every phone holds exactly 128 synthetic windows of two modalities, each
+(3 channels, 100 steps), 6 classes; the model is the project's default ``MultimodalNet``
+(Conv1d(3,32,5)-ReLU-Conv1d(32,64,5)-ReLU-mean per modality, Linear(128, 6)); SGD lr 0.05, one
+local epoch, batch 32, one torch thread per training phone, FedAvg. Flower, this project and the
+single-process ideal all train these exact shards with this exact model, so the only difference
+is the machinery around the training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import psutil
+import torch
+import torch.nn.functional as F
+
+from fedmobile_actors.algorithms.model import MultimodalNet
+from fedmobile_actors.data import DatasetSplit, load_split, partition
+from fedmobile_actors.data.loading import stratified_split
+from fedmobile_actors.data.synthetic import make_synthetic
+from fedmobile_actors.scenario import Scenario
+from fedmobile_actors.scenario.loader import validate_mapping
+from fedmobile_actors.scenario.schema import ModalityShape, SyntheticSource
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES_PER_PHONE = 128
+#: Small, so the held-out set (not part of the workload) costs little memory; the test split
+#: only exists because every scenario has one.
+TEST_FRACTION = 0.05
+NUM_CLASSES = 6
+MODALITIES = (("acc", 3, 100), ("gyro", 3, 100))
+LR, BATCH, LOCAL_EPOCHS = 0.05, 32, 1
+SEED = 0
+#: Deadline and eval period far beyond anything the benchmarks run: every phone reports every
+#: round, and no round evaluates (evaluation is not part of the workload).
+NEVER = 10**9
+
+
+# ----------------------------------------------------------------------------------- workload
+
+
+def synthetic_samples(phones: int, seed: int = SEED) -> int:
+    """Total synthetic windows such that the training split is exactly ``phones * 128``.
+
+    The split is stratified per class with rounding, so ``phones * 128 / (1 - f)`` can be off by
+    a few windows; the labels depend only on (samples, seed), so a one-step, one-channel dataset
+    gives the exact split sizes cheaply, and the first total that yields the wanted count wins.
+    """
+    want = phones * SAMPLES_PER_PHONE
+    start = int(want / (1 - TEST_FRACTION))
+    for total in range(start - 20, start + 200):
+        tiny = SyntheticSource(
+            samples=total,
+            num_classes=NUM_CLASSES,
+            modalities=(ModalityShape(name="acc", channels=1, steps=4),),
+        )
+        train, _test = stratified_split(make_synthetic(tiny, seed), TEST_FRACTION, seed)
+        if len(train) == want:
+            return total
+    raise RuntimeError(f"no synthetic size gives exactly {want} training windows")
+
+
+def workload_mapping(
+    phones: int,
+    clients_per_round: int,
+    rounds: int,
+    *,
+    backend: str = "ray",
+    output_dir: str = "bench-runs",
+    seed: int = SEED,
+) -> dict[str, Any]:
+    """The issue's workload as a scenario mapping (what a user would write as YAML).
+
+    ``rounds`` is one more than a benchmark drives: the runtime evaluates the final round, and
+    evaluation is not part of the workload, so drivers stop one round short of it.
+    """
+    return {
+        "name": f"bench-{phones}",
+        "seed": seed,
+        "data": {
+            "source": {
+                "kind": "synthetic",
+                "num_classes": NUM_CLASSES,
+                "samples": synthetic_samples(phones, seed),
+                "modalities": [
+                    {"name": n, "channels": c, "steps": s} for n, c, s in MODALITIES
+                ],
+            },
+            "partition": {"kind": "iid"},
+            "test_fraction": TEST_FRACTION,
+        },
+        "fleet": {"phones": phones, "availability": {"model": "always"}, "failure_prob": 0.0},
+        "model": {"conv_channels": [32, 64], "kernel_size": 5},
+        "algorithm": {
+            "name": "fedavg",
+            "lr": LR,
+            "batch_size": BATCH,
+            "local_epochs": LOCAL_EPOCHS,
+            "momentum": 0.0,
+        },
+        "rounds": {
+            "policy": "deadline",
+            "rounds": rounds,
+            "clients_per_round": clients_per_round,
+            "overcommit": 1.0,
+            "deadline_s": float(NEVER),
+            "eval_every": NEVER,
+        },
+        "runtime": {"backend": backend, "torch_threads": 1},
+        "output": {"dir": output_dir, "checkpoint_every": 0, "plots": False, "event_log": False},
+    }
+
+
+def workload_scenario(phones: int, clients_per_round: int, rounds: int, **kw: Any) -> Scenario:
+    return validate_mapping(workload_mapping(phones, clients_per_round, rounds, **kw), "benchmark")
+
+
+def workload_data(phones: int, seed: int = SEED) -> tuple[DatasetSplit, list[Any]]:
+    """The split and the IID shards the runtime builds for this workload (same functions)."""
+    scenario = workload_scenario(phones, phones, 2)
+    split = load_split(scenario.data, seed)
+    shards = partition(split.train, phones, scenario.data.partition, seed)
+    sizes = {len(s) for s in shards}
+    if sizes != {SAMPLES_PER_PHONE}:
+        raise RuntimeError(f"shard sizes {sorted(sizes)}, expected {SAMPLES_PER_PHONE} each")
+    return split, shards
+
+
+# ---------------------------------------------------------------------------- ideal training
+
+
+def plain_train(
+    model: MultimodalNet,
+    inputs: Mapping[str, torch.Tensor],
+    labels: torch.Tensor,
+    generator: torch.Generator,
+) -> float:
+    """One local epoch of the workload's SGD, with nothing around it: the ideal's inner loop.
+
+    Every sample has every modality here, so this is exactly the arithmetic the runtime's
+    ``train_local`` does, minus masks and bookkeeping.
+    """
+    model.train()
+    optim = torch.optim.SGD(model.parameters(), lr=LR)
+    order = torch.randperm(len(labels), generator=generator)
+    total = 0.0
+    for start in range(0, len(labels), BATCH):
+        idx = order[start : start + BATCH]
+        feats = [model.encoders[m](inputs[m][idx]) for m in model.modalities]  # (B, 64) each
+        loss = F.cross_entropy(model.head(torch.cat(feats, dim=1)), labels[idx])
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+        total += float(loss.detach()) * len(idx)
+    return total / len(labels)
+
+
+# ------------------------------------------------------------------------------------ memory
+
+
+@dataclass
+class MemorySampler:
+    """Peak of the summed RSS of a process and all its descendants, sampled every ``interval``.
+
+    Counted: the root (a benchmark's worker process) and every process below it: for a local
+    Ray that is the driver, gcs_server, raylet, the dashboard/log-monitor helpers and every Ray
+    worker (actors and idle pool workers). RSS counts a shared page once per process that maps
+    it (torch's libraries, the object store's shared memory), so the sum is an upper bound of
+    the physical memory used; it is the same measure for every framework here.
+    """
+
+    root: int
+    interval: float = 0.2
+    peak_bytes: int = 0
+    peak_processes: int = 0
+    samples: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> MemorySampler:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def sample(self) -> tuple[int, int]:
+        try:
+            root = psutil.Process(self.root)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return 0, 0
+        total = 0
+        for proc in procs:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                continue
+        return total, len(procs)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            total, count = self.sample()
+            self.samples += 1
+            if total > self.peak_bytes:
+                self.peak_bytes, self.peak_processes = total, count
+            self._stop.wait(self.interval)
+
+
+def run_worker(
+    argv: Sequence[str], *, timeout_s: float, log_path: Path | None = None
+) -> tuple[dict[str, Any], float, MemorySampler]:
+    """Run ``python -m <argv>`` as a child, sample its process tree, return its JSON result.
+
+    The child writes its result (JSON) to a file named by ``--result``; its launch time (epoch
+    seconds) is returned so start-up can be measured from the command, not from our imports.
+    """
+    result = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-{os.getpid()}-{time.time_ns()}.json"
+    env = dict(os.environ, PYTHONPATH=str(REPO), RAY_DEDUP_LOGS="1")
+    log = open(log_path, "w") if log_path is not None else subprocess.DEVNULL  # noqa: SIM115
+    launched = time.time()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", *argv, "--result", str(result)],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    sampler = MemorySampler(proc.pid).start()
+    try:
+        code = proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"{' '.join(argv)}: timed out after {timeout_s:.0f} s") from None
+    finally:
+        sampler.stop()
+        if log_path is not None:
+            log.close()  # type: ignore[union-attr]
+    if code != 0 or not result.exists():
+        where = f" (log: {log_path})" if log_path is not None else ""
+        raise RuntimeError(f"{' '.join(argv)}: exit code {code}{where}")
+    data: dict[str, Any] = json.loads(result.read_text())
+    result.unlink()
+    return data, launched, sampler
+
+
+# ------------------------------------------------------------------------------ reporting
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("torch", "ray", "flwr", "numpy", "fedmobile-actors"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def machine() -> dict[str, Any]:
+    """The facts a reader needs to compare figures: cores, CPU, memory, load right now."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": platform.platform(),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "versions": versions(),
+    }
+
+
+def print_table(title: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
+    """A plain aligned text table (numbers formatted to 3 significant places)."""
+
+    def show(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+        return str(value)
+
+    cells = [[show(row.get(c, "")) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    print(f"\n{title}")
+    print("  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in cells:
+        print("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def write_json(path: str | Path | None, payload: Mapping[str, Any]) -> None:
+    """Print the JSON, and write it to ``path`` when given."""
+    text = json.dumps(payload, indent=2, sort_keys=False)
+    print("\nJSON:")
+    print(text)
+    if path is not None:
+        Path(path).write_text(text + "\n")
+
+
+def mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+def mib(n: int) -> float:
+    return n / 2**20
