@@ -48,7 +48,7 @@ class MultimodalNet(nn.Module):
                 for name, (c, _steps) in shapes.items()
             }
         )
-        self.feature_dims = {name: self.encoders[name].out_dim for name in self.modalities}
+        self.feature_dims: dict[str, int] = {name: config.conv_channels[-1] for name in shapes}
         self.num_classes = num_classes
         self.head = nn.Linear(sum(self.feature_dims.values()), num_classes)
 

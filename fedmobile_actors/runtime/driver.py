@@ -72,7 +72,9 @@ def resume_run(path: str | Path, *, quiet: bool = False) -> RunDir:
         raise RunDirError(f"{ckpt_path}: unreadable checkpoint ({err.strerror})") from None
     backend = make_backend(scenario, checkpoint=blob)
     run_dir.trim_to_round(round_done)
-    info = replace(info, status="running", rounds_done=round_done, resumed=(*info.resumed, now_iso()))
+    info = replace(
+        info, status="running", rounds_done=round_done, resumed=(*info.resumed, now_iso())
+    )
     return _drive(scenario, run_dir, backend, info, round_done, quiet, None)
 
 

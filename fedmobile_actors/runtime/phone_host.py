@@ -61,9 +61,11 @@ class PhoneHost:
         """Run one task and return the encoded update (what the phone would upload)."""
         if payload is None and base_version not in self._payloads:
             raise RuntimeError(f"host has no payload for version {base_version}")
-        arrays = self.payload(base_version, payload) if payload is not None else self._payloads[
-            base_version
-        ]
+        arrays = (
+            self.payload(base_version, payload)
+            if payload is not None
+            else self._payloads[base_version]
+        )
         update = self.strategy.local_update(
             arrays, self.phone(phone_id), phone_id, base_version, task_id
         )

@@ -31,6 +31,8 @@ def ensure_ray(runtime: RuntimeConfig) -> None:
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    # Hosts reserve GPUs explicitly (gpus_per_host); keep Ray from warning about CPU-only hosts.
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
     if runtime.address is not None:
         ray.init(address=runtime.address, **kwargs)
@@ -75,7 +77,7 @@ class RayHostPool(HostPool):
             max_task_retries=-1,
             scheduling_strategy="SPREAD",
         )
-        self.hosts = [actor.remote(scenario) for _ in range(size)]
+        self.hosts: list[Any] = [actor.remote(scenario) for _ in range(size)]
         self._refs: dict[int, Any] = {}
 
     def publish(self, version: int, payload: bytes) -> None:
@@ -128,12 +130,15 @@ class RayBackend(Backend):
         rt = scenario.runtime
         ensure_ray(rt)
         cpus = float(ray.cluster_resources().get("CPU", 1))
-        size = host_count(scenario.fleet.phones, rt.hosts, rt.phones_per_host, cpus / rt.cpus_per_host)
+        size = host_count(
+            scenario.fleet.phones, rt.hosts, rt.phones_per_host, cpus / rt.cpus_per_host
+        )
         self.size = size
-        self.actor = ray.remote(ServerActor).options(num_cpus=0, max_concurrency=1000).remote(
+        server: Any = ray.remote(ServerActor)
+        self.actor: Any = server.options(num_cpus=0, max_concurrency=1000).remote(
             scenario, size, checkpoint
         )
-        self.nodes = ray.get(self.actor.ready.remote())
+        self.nodes: list[str] = ray.get(self.actor.ready.remote())
 
     def run_round(self) -> RoundOutput | None:
         return ray.get(self.actor.run_round.remote())

@@ -216,7 +216,9 @@ class Server:
             )
             self.virtual_time_s = float(data["virtual_time_s"])
         except (WireError, KeyError, TypeError, ValueError) as err:
-            raise RunDirError(f"checkpoint is corrupt or does not match the scenario: {err}") from None
+            raise RunDirError(
+                f"checkpoint is corrupt or does not match the scenario: {err}"
+            ) from None
 
     @property
     def version(self) -> int:

@@ -40,7 +40,9 @@ class World:
                     f"(it has {', '.join(names)})"
                 )
         fleet = build_fleet(scenario, names)
-        shards = partition(split.train, scenario.fleet.phones, scenario.data.partition, scenario.seed)
+        shards = partition(
+            split.train, scenario.fleet.phones, scenario.data.partition, scenario.seed
+        )
         return World(scenario, split, fleet, tuple(shards))
 
     @property

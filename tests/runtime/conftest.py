@@ -10,9 +10,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from conftest_helpers import tiny_scenario  # noqa: E402
+from conftest_helpers import tiny_scenario
 
-from fedmobile_actors.scenario import Scenario  # noqa: E402
+from fedmobile_actors.scenario import Scenario
 
 
 @pytest.fixture

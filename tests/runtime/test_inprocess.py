@@ -16,7 +16,6 @@ from fedmobile_actors.scenario import Scenario
 from fedmobile_actors.sim.tasks import Task
 
 
-
 def metrics_of(backend: InProcessBackend) -> list[dict]:
     """Every round's metrics except wall time (the one figure that may differ run to run)."""
     rows = []

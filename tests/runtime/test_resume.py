@@ -51,8 +51,16 @@ def test_killed_and_resumed_run_equals_uninterrupted_run(
     reference = run_scenario(load_scenario(scenario_file), quiet=True, output_dir=tmp_path / "ref")
     out = tmp_path / "killed"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fedmobile_actors.cli", "run", str(scenario_file), "-q",
-         "--output", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "fedmobile_actors.cli",
+            "run",
+            str(scenario_file),
+            "-q",
+            "--output",
+            str(out),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -91,9 +99,7 @@ def test_resume_names_a_corrupt_checkpoint(
     scenario_file: Path, tmp_path: Path, capsys: Any
 ) -> None:
     """A damaged checkpoint is named in a one-line error and nothing is written."""
-    run = run_scenario(
-        load_scenario(scenario_file), quiet=True, output_dir=tmp_path, stop_after=4
-    )
+    run = run_scenario(load_scenario(scenario_file), quiet=True, output_dir=tmp_path, stop_after=4)
     ckpt = run.latest_checkpoint()
     assert ckpt is not None
     ckpt[1].write_bytes(b"\x93not a checkpoint")
