@@ -1,8 +1,10 @@
 """FedMobile (Liu, Wang, Yuan, WWW 2025) as DESIGN.md fixes it; docs/algorithm.md says why.
 
-Phone: fill missing feature slices with the global generator's output for the true label, train
-the model, score the received and the trained model on the shard (for alpha), then train the
-generator by distillation from the trained encoders. The update carries model and generator.
+Phone: fill missing feature slices with the global generator's class prototypes mixed by the
+model's first-pass class probabilities (the test-time fill; never the true label, which would leak
+into the head), train the model, score the received and the trained model on the shard (for alpha),
+then train the generator by distillation from the trained encoders. The update carries model and
+generator.
 
 Server: model = alpha-weighted average (contribution-aware, optionally filtered); generator =
 cluster the reports' generators by their output on a fixed probe, average within clusters, weigh
@@ -47,7 +49,6 @@ from fedmobile_actors.algorithms.generator import (
     probability_fill,
     probe_batch,
     train_generator,
-    training_fill,
     warn_unlearnable,
 )
 from fedmobile_actors.algorithms.model import MultimodalNet, get_arrays, set_arrays
@@ -200,15 +201,14 @@ class FedMobile(FedAvg):
         self._load(payload)
         algo = self.context.algorithm
         gen = torch.Generator().manual_seed(int_seed(self.context.seed, phone_id, task_id, "train"))
-        # The generator is trained last, so one set of prototypes serves both evaluations.
-        score_fill = probability_fill(
+        # The generator is trained last, so one set of prototypes serves training and both
+        # evaluations: the head learns on exactly the fill it is tested with (docs/algorithm.md).
+        fill = probability_fill(
             self.model, class_prototypes(self.generator, *self.probe), self.learnable
         )
-        before = evaluate_model(self.model, data.dataset, data.present, score_fill)
-        train_loss = train_local(
-            self.model, data, algo, gen, fill=training_fill(self.generator, gen, self.learnable)
-        )
-        after = evaluate_model(self.model, data.dataset, data.present, score_fill)
+        before = evaluate_model(self.model, data.dataset, data.present, fill)
+        train_loss = train_local(self.model, data, algo, gen, fill=fill)
+        after = evaluate_model(self.model, data.dataset, data.present, fill)
         gen_losses = train_generator(
             self.generator, self.model, data, self.config, self.learnable, gen, algo.batch_size
         )

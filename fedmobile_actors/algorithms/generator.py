@@ -5,12 +5,15 @@ sample that lacks modality m can borrow a plausible m-feature for its class inst
 is trained on phones that do have m, by distillation from their real features:
 
     loss = kd_weight * T^2 * KL(softmax(real_m / T) || softmax(G(z, y)_m / T))   (present rows)
+         + FEATURE_MATCH_WEIGHT * MSE(G(z, y)_m, real_m)                          (present rows)
          + ce_weight * CE(head(G(z, y)), y)
 
 The public code builds the generator's optimiser but never steps it; this project does (DESIGN.md).
-Fills: during local training a missing slice gets G(z, y)'s slice for the sample's true label; at
-test time the label is unknown, so the slice is the class-probability-weighted mean generated slice
-(class prototypes), with probabilities from a first pass on the sample's available modalities.
+The MSE term is ours: softmax is shift-invariant, so the KL alone leaves each generated row's level
+free, and the head saw fills drift from round to round (docs/algorithm.md, "Two deviations").
+Fills, in training and at test alike: the class-probability-weighted mean generated slice (class
+prototypes), probabilities from a first pass on the sample's available modalities. DESIGN.md's
+training fill G(z, y_true) leaked the label into the head; docs/algorithm.md gives the evidence.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ from fedmobile_actors.seeding import SERVER, rng
 
 #: Prefix of the generator's arrays in payloads and updates (the model's keys carry none).
 GEN_PREFIX = "generator/"
+
+#: Weight of the feature-matching MSE in the generator's loss (pins the level the KL leaves free).
+FEATURE_MATCH_WEIGHT = 1.0
 
 _warned_unlearnable: set[tuple[str, ...]] = set()
 
@@ -100,30 +106,6 @@ def _zero_unlearnable(slices: Features, learnable: Collection[str]) -> Features:
     return {m: s if m in learnable else torch.zeros_like(s) for m, s in slices.items()}
 
 
-def training_fill(
-    generator: FeatureGenerator, torch_gen: torch.Generator, learnable: Collection[str]
-) -> Fill:
-    """Fill absent slices with G(z, y)'s slice for the true label (no gradient to G)."""
-
-    def fill(
-        feats: Features, present: Mapping[str, torch.Tensor], labels: torch.Tensor | None
-    ) -> Features:
-        if labels is None:
-            raise ValueError("training fill needs labels")
-        if all(bool(present[m].all()) for m in feats):
-            return feats
-        z = torch.randn((len(labels), generator.noise_dim), generator=torch_gen)
-        with torch.no_grad():
-            generated = generator.split(generator(z, labels))
-        out = dict(feats)
-        for m in feats:
-            if m in learnable and not bool(present[m].all()):
-                out[m] = torch.where(present[m][:, None], feats[m], generated[m])
-        return out
-
-    return fill
-
-
 @torch.no_grad()
 def class_prototypes(
     generator: FeatureGenerator, z: torch.Tensor, y: torch.Tensor
@@ -138,7 +120,11 @@ def class_prototypes(
 def probability_fill(
     model: MultimodalNet, prototypes: Mapping[str, torch.Tensor], learnable: Collection[str]
 ) -> Fill:
-    """Test-time fill: sum_k p(k | available modalities) * prototype_k for each absent slice.
+    """The fill: sum_k p(k | available modalities) * prototype_k for each absent slice.
+
+    Used in local training as well as at test, so the head is trained on exactly the input it will
+    be tested on and never sees a slice that carries the true label. The probabilities carry no
+    gradient: the first pass only chooses the mixture.
 
     The first pass fills absent slices with the mean prototype (the class-uninformative generated
     feature), not zeros: a head trained on filled slices has rarely seen a zero slice, so a zero
@@ -155,7 +141,7 @@ def probability_fill(
         for m in absent:
             mean = prototypes[m].mean(dim=0, keepdim=True)  # (1, F_m)
             neutral[m] = torch.where(present[m][:, None], feats[m], mean)
-        probs = torch.softmax(model.classify(neutral), dim=1)  # (B, K) first pass
+        probs = torch.softmax(model.classify(neutral), dim=1).detach()  # (B, K) first pass
         out = dict(feats)
         for m in absent:
             out[m] = torch.where(present[m][:, None], feats[m], probs @ prototypes[m])
@@ -182,10 +168,12 @@ def distillation_loss(
     config: FedMobileConfig,
     learnable: Collection[str],
 ) -> torch.Tensor:
-    """kd_weight * T^2 * KL(real || generated) on present rows + ce_weight * CE(head(generated))."""
+    """kd_weight * T^2 * KL(real || generated) + FEATURE_MATCH_WEIGHT * MSE(generated, real), both
+    on present rows, + ce_weight * CE(head(generated))."""
     t = config.temperature
     generated = _zero_unlearnable(generator.split(generator(z, labels)), learnable)
     kd = z.new_zeros(())
+    match = z.new_zeros(())
     for m in generated:
         rows = present[m]
         if m not in learnable or not bool(rows.any()):
@@ -193,8 +181,9 @@ def distillation_loss(
         log_q = F.log_softmax(generated[m][rows] / t, dim=1)
         log_p = F.log_softmax(real[m][rows] / t, dim=1)
         kd = kd + F.kl_div(log_q, log_p, log_target=True, reduction="batchmean") * t * t
+        match = match + F.mse_loss(generated[m][rows], real[m][rows])
     ce = F.cross_entropy(model.classify(generated), labels)
-    return config.kd_weight * kd + config.ce_weight * ce
+    return config.kd_weight * kd + FEATURE_MATCH_WEIGHT * match + config.ce_weight * ce
 
 
 def train_generator(
