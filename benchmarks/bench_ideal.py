@@ -30,13 +30,13 @@ from benchmarks.common import (
     machine,
     mean,
     mib,
-    plain_train,
     print_table,
     run_worker,
     workload_data,
     workload_scenario,
     write_json,
 )
+from benchmarks.plain_loop import plain_train
 from fedmobile_actors.algorithms.model import build_model
 from fedmobile_actors.algorithms.registry import make_strategy
 from fedmobile_actors.runtime.world import World
@@ -113,7 +113,9 @@ def measure_ideal(phones: int) -> dict[str, Any]:
     }
 
 
-def measure_runtime(phones: int, per_round: int, rounds: int, logs: Path) -> dict[str, Any]:
+def measure_runtime(
+    phones: int, per_round: int, rounds: int, logs: Path, mem_limit_bytes: int | None = None
+) -> dict[str, Any]:
     """This project's Ray runtime in a child process: start-up, rounds, peak memory."""
     argv = [
         "benchmarks.fedmobile_worker",
@@ -123,7 +125,10 @@ def measure_runtime(phones: int, per_round: int, rounds: int, logs: Path) -> dic
     ]  # fmt: skip
     load = [round(x, 2) for x in os.getloadavg()]
     data, launched, mem = run_worker(
-        argv, timeout_s=1800, log_path=logs / f"fedmobile-{phones}-{per_round}.log"
+        argv,
+        timeout_s=1800,
+        log_path=logs / f"fedmobile-{phones}-{per_round}.log",
+        mem_limit_bytes=mem_limit_bytes,
     )
     rounds_s = data["round_s"]
     return {

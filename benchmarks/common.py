@@ -25,10 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import torch
-import torch.nn.functional as F
 
-from fedmobile_actors.algorithms.model import MultimodalNet
 from fedmobile_actors.data import DatasetSplit, load_split, partition
 from fedmobile_actors.data.loading import stratified_split
 from fedmobile_actors.data.synthetic import make_synthetic
@@ -140,35 +137,6 @@ def workload_data(phones: int, seed: int = SEED) -> tuple[DatasetSplit, list[Any
     return split, shards
 
 
-# ---------------------------------------------------------------------------- ideal training
-
-
-def plain_train(
-    model: MultimodalNet,
-    inputs: Mapping[str, torch.Tensor],
-    labels: torch.Tensor,
-    generator: torch.Generator,
-) -> float:
-    """One local epoch of the workload's SGD, with nothing around it: the ideal's inner loop.
-
-    Every sample has every modality here, so this is exactly the arithmetic the runtime's
-    ``train_local`` does, minus masks and bookkeeping.
-    """
-    model.train()
-    optim = torch.optim.SGD(model.parameters(), lr=LR)
-    order = torch.randperm(len(labels), generator=generator)
-    total = 0.0
-    for start in range(0, len(labels), BATCH):
-        idx = order[start : start + BATCH]
-        feats = [model.encoders[m](inputs[m][idx]) for m in model.modalities]  # (B, 64) each
-        loss = F.cross_entropy(model.head(torch.cat(feats, dim=1)), labels[idx])
-        optim.zero_grad(set_to_none=True)
-        loss.backward()
-        optim.step()
-        total += float(loss.detach()) * len(idx)
-    return total / len(labels)
-
-
 # ------------------------------------------------------------------------------------ memory
 
 
@@ -185,9 +153,12 @@ class MemorySampler:
 
     root: int
     interval: float = 0.2
+    #: Kill the whole tree when the sum exceeds this (a shared machine must not run out).
+    limit_bytes: int | None = None
     peak_bytes: int = 0
     peak_processes: int = 0
     samples: int = 0
+    exceeded: bool = False
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -201,12 +172,15 @@ class MemorySampler:
         if self._thread is not None:
             self._thread.join()
 
-    def sample(self) -> tuple[int, int]:
+    def tree(self) -> list[psutil.Process]:
         try:
             root = psutil.Process(self.root)
-            procs = [root, *root.children(recursive=True)]
+            return [root, *root.children(recursive=True)]
         except psutil.Error:
-            return 0, 0
+            return []
+
+    def sample(self) -> tuple[int, int]:
+        procs = self.tree()
         total = 0
         for proc in procs:
             try:
@@ -221,11 +195,31 @@ class MemorySampler:
             self.samples += 1
             if total > self.peak_bytes:
                 self.peak_bytes, self.peak_processes = total, count
+            if self.limit_bytes is not None and total > self.limit_bytes:
+                self.exceeded = True
+                for proc in reversed(self.tree()):  # only this run's own processes
+                    try:
+                        proc.kill()
+                    except psutil.Error:
+                        continue
+                return
             self._stop.wait(self.interval)
 
 
+class MemoryLimitExceeded(RuntimeError):
+    """A run was stopped because its processes together went past the memory limit."""
+
+    def __init__(self, sampler: MemorySampler) -> None:
+        super().__init__(f"stopped at {mib(sampler.peak_bytes):.0f} MiB (limit reached)")
+        self.sampler = sampler
+
+
 def run_worker(
-    argv: Sequence[str], *, timeout_s: float, log_path: Path | None = None
+    argv: Sequence[str],
+    *,
+    timeout_s: float,
+    log_path: Path | None = None,
+    mem_limit_bytes: int | None = None,
 ) -> tuple[dict[str, Any], float, MemorySampler]:
     """Run ``python -m <argv>`` as a child, sample its process tree, return its JSON result.
 
@@ -243,7 +237,7 @@ def run_worker(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    sampler = MemorySampler(proc.pid).start()
+    sampler = MemorySampler(proc.pid, limit_bytes=mem_limit_bytes).start()
     try:
         code = proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -254,6 +248,8 @@ def run_worker(
         sampler.stop()
         if log_path is not None:
             log.close()  # type: ignore[union-attr]
+    if sampler.exceeded:
+        raise MemoryLimitExceeded(sampler)
     if code != 0 or not result.exists():
         where = f" (log: {log_path})" if log_path is not None else ""
         raise RuntimeError(f"{' '.join(argv)}: exit code {code}{where}")

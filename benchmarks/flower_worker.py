@@ -32,7 +32,8 @@ from flwr.serverapp import Grid, ServerApp  # noqa: E402
 from flwr.serverapp.strategy import FedAvg  # noqa: E402
 from flwr.simulation import run_simulation  # noqa: E402
 
-from benchmarks.common import SEED, plain_train, workload_data, workload_scenario  # noqa: E402
+from benchmarks.common import SEED, workload_data, workload_scenario  # noqa: E402
+from benchmarks.plain_loop import plain_train  # noqa: E402
 from fedmobile_actors.algorithms.model import MultimodalNet, build_model  # noqa: E402
 
 #: Set by main() before the simulation starts; Ray workers read it from the environment.

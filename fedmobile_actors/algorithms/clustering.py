@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
 from fedmobile_actors.algorithms.aggregation import weighted_average
@@ -58,6 +57,9 @@ def kmeans_labels(signatures: np.ndarray, k: int, seed: int) -> np.ndarray:
     if k <= 1:
         return np.zeros(n, dtype=np.int64)
     with threadpool_limits(limits=1):
+        # Imported here: scikit-learn costs ~1-2 s to import, and only FedMobile's server needs it.
+        from sklearn.cluster import KMeans
+
         raw = KMeans(n_clusters=k, n_init=3, random_state=seed % (2**32)).fit_predict(signatures)
     order = {int(c): i for i, c in enumerate(dict.fromkeys(int(c) for c in raw))}
     return np.array([order[int(c)] for c in raw], dtype=np.int64)

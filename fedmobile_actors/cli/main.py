@@ -150,13 +150,11 @@ def _print_result(path: Path) -> None:
 
     summary = path / "summary.json"
     if summary.is_file():
-        data = json.loads(summary.read_text(encoding="utf-8"))
-        final = data.get("final_accuracy_full")
-        if final is not None:
-            print(f"final accuracy (all modalities): {final:.4f}")
-        missing = data.get("final_accuracy_missing")
-        if missing is not None:
-            print(f"final accuracy (missing pattern): {missing:.4f}")
+        accuracy = json.loads(summary.read_text(encoding="utf-8")).get("accuracy", {})
+        for pattern, words in (("full", "all modalities"), ("missing", "missing pattern")):
+            final = accuracy.get(pattern, {}).get("final")
+            if final is not None:
+                print(f"final accuracy ({words}): {final:.4f}")
     print(f"run directory: {path}")
 
 

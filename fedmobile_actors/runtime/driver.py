@@ -6,6 +6,7 @@ finished round's rows and the last checkpoint on disk, and ``resume`` continues 
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -33,7 +34,7 @@ def run_scenario(
     parent = Path(output_dir) if output_dir is not None else Path(scenario.output.dir)
     run_dir = RunDir.create(parent, scenario.name)
     run_dir.write_scenario(scenario_to_yaml(scenario))
-    backend = make_backend(scenario)
+    backend = _start_backend(scenario, None, quiet)
     info = RunInfo(
         name=scenario.name,
         status="running",
@@ -70,12 +71,30 @@ def resume_run(path: str | Path, *, quiet: bool = False) -> RunDir:
         blob = ckpt_path.read_bytes()
     except OSError as err:
         raise RunDirError(f"{ckpt_path}: unreadable checkpoint ({err.strerror})") from None
-    backend = make_backend(scenario, checkpoint=blob)
+    backend = _start_backend(scenario, blob, quiet)
     run_dir.trim_to_round(round_done)
     info = replace(
         info, status="running", rounds_done=round_done, resumed=(*info.resumed, now_iso())
     )
     return _drive(scenario, run_dir, backend, info, round_done, quiet, None)
+
+
+def _start_backend(scenario: Scenario, checkpoint: bytes | None, quiet: bool) -> Backend:
+    """Start the backend, saying what is happening: Ray and its hosts take seconds to start."""
+    if not quiet:
+        where = scenario.runtime.address or "a local Ray"
+        what = "in this process" if scenario.runtime.backend == "inprocess" else f"on {where}"
+        print(f"[{scenario.name}] starting the server and phone hosts {what}...", file=sys.stderr)
+    started = time.perf_counter()
+    backend = make_backend(scenario, checkpoint)
+    if not quiet:
+        about = backend.describe()
+        print(
+            f"[{scenario.name}] {about['hosts']} host(s) on {about['nodes']} node(s) ready "
+            f"in {time.perf_counter() - started:.1f}s; {scenario.fleet.phones} phones",
+            file=sys.stderr,
+        )
+    return backend
 
 
 def _drive(
@@ -93,7 +112,9 @@ def _drive(
     started = time.perf_counter()
     every = scenario.output.checkpoint_every
     try:
-        with RunProgress(scenario.rounds.rounds, quiet=quiet, first_round=done) as progress:
+        with RunProgress(
+            scenario.rounds.rounds, quiet=quiet, first_round=done, label=scenario.name
+        ) as progress:
             while stop_after is None or done < stop_after:
                 output = backend.run_round()
                 if output is None:

@@ -92,8 +92,7 @@ def test_fill_never_sees_the_labels_and_passes_no_gradient_through_its_mixture()
     out = fill(feats, present, torch.tensor([0, 1]))
     assert torch.equal(out["gyro"], fill(feats, present, torch.tensor([2, 2]))["gyro"])
     assert torch.equal(out["gyro"], fill(feats, present, None)["gyro"])
-    out["gyro"][1].sum().backward()
-    assert acc.grad is None or torch.all(acc.grad == 0)
+    assert acc.requires_grad and not out["gyro"].requires_grad  # no path from the mixture
 
 
 def test_fill_leaves_an_unlearnable_modality_at_zero() -> None:
