@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
+from fedmobile_actors.runtime.backend import Backend
 from fedmobile_actors.scenario import Scenario, validate_mapping
 
 
@@ -24,3 +26,14 @@ def tiny_scenario(**sections: Any) -> Scenario:
     for key, value in sections.items():
         raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
     return validate_mapping(raw, "tiny")
+
+
+def metrics_of(backend: Backend) -> list[dict[str, Any]]:
+    """Run to the end; every round's metrics except wall time (the one figure that may differ)."""
+    rows = []
+    while (out := backend.run_round()) is not None:
+        row = asdict(out.metrics)
+        row.pop("wall_time_s")
+        rows.append(row)
+    backend.shutdown()
+    return rows

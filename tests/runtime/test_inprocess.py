@@ -8,23 +8,13 @@ from collections.abc import Callable
 from dataclasses import asdict
 
 import pytest
+from conftest_helpers import metrics_of  # type: ignore[import-not-found]
 
 from fedmobile_actors.runtime.backend import InProcessBackend
 from fedmobile_actors.runtime.inprocess import InProcessHostPool
 from fedmobile_actors.runtime.server import Server
 from fedmobile_actors.scenario import Scenario
 from fedmobile_actors.sim.tasks import Task
-
-
-def metrics_of(backend: InProcessBackend) -> list[dict]:
-    """Every round's metrics except wall time (the one figure that may differ run to run)."""
-    rows = []
-    while (out := backend.run_round()) is not None:
-        row = asdict(out.metrics)
-        row.pop("wall_time_s")
-        rows.append(row)
-    backend.shutdown()
-    return rows
 
 
 def test_a_run_produces_one_evaluated_row_per_round(tiny: Scenario) -> None:

@@ -12,26 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest_helpers import metrics_of  # type: ignore[import-not-found]
 
-from fedmobile_actors.runtime.backend import Backend, InProcessBackend
+from fedmobile_actors.runtime.backend import InProcessBackend
 from fedmobile_actors.scenario import Scenario
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def rows_of(backend: Backend) -> list[dict[str, Any]]:
-    rows = []
-    while (out := backend.run_round()) is not None:
-        row = asdict(out.metrics)
-        row.pop("wall_time_s")
-        rows.append(row)
-    backend.shutdown()
-    return rows
-
-
 @pytest.fixture(scope="module")
 def reference(make_tiny_module: Callable[..., Scenario]) -> list[dict[str, Any]]:
-    return rows_of(InProcessBackend(make_tiny_module()))
+    return metrics_of(InProcessBackend(make_tiny_module()))
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +45,7 @@ def test_ray_backend_matches_in_process_bit_for_bit(
     scenario = make_tiny_module(runtime={"backend": "ray", "hosts": hosts})
     backend = RayBackend(scenario)
     assert backend.describe()["hosts"] == hosts
-    assert rows_of(backend) == reference
+    assert metrics_of(backend) == reference
 
 
 def test_a_host_killed_mid_round_changes_nothing(
@@ -74,7 +65,7 @@ def test_a_host_killed_mid_round_changes_nothing(
     time.sleep(0.05)
     ray.kill(hosts[0], no_restart=False)
     second = ray.get(pending)
-    rest = rows_of(backend)
+    rest = metrics_of(backend)
     rows = [asdict(first.metrics), asdict(second.metrics)]
     for row in rows:
         row.pop("wall_time_s")
