@@ -170,7 +170,8 @@ def main() -> None:
                 **ideal,
                 "runtime_steady_round_s": ours["steady_round_s"],
                 "efficiency": ideal["ideal_serial_s"] / (ours["steady_round_s"] * cores),
-                "parallel_efficiency": ideal["ideal_serial_s"] / (ideal["ideal_parallel_s"] * cores),
+                "parallel_efficiency": ideal["ideal_serial_s"]
+                / (ideal["ideal_parallel_s"] * cores),
                 "runtime": ours,
             }
         )

@@ -93,9 +93,7 @@ def workload_mapping(
                 "kind": "synthetic",
                 "num_classes": NUM_CLASSES,
                 "samples": synthetic_samples(phones, seed),
-                "modalities": [
-                    {"name": n, "channels": c, "steps": s} for n, c, s in MODALITIES
-                ],
+                "modalities": [{"name": n, "channels": c, "steps": s} for n, c, s in MODALITIES],
             },
             "partition": {"kind": "iid"},
             "test_fraction": TEST_FRACTION,

@@ -63,7 +63,9 @@ def train(msg: Message, context: Context) -> Message:
     split, shards = _data(phones)
     shard = split.train.subset(shards[phone])
     model = _model(phones)
-    model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+    arrays = msg.content["arrays"]
+    assert isinstance(arrays, ArrayRecord)
+    model.load_state_dict(arrays.to_torch_state_dict())
     inputs = {n: torch.from_numpy(a) for n, a in shard.modalities.items()}
     gen = torch.Generator().manual_seed(phone)
     loss = plain_train(model, inputs, torch.from_numpy(shard.labels), gen)

@@ -170,8 +170,21 @@ def _log(r: CellResult) -> None:
     )
 
 
-def summarise(results: Sequence[CellResult]) -> list[dict[str, object]]:
-    """One row per (algorithm, rate): mean and std over seeds of both accuracies."""
+@dataclass(frozen=True)
+class SummaryRow:
+    """One (algorithm, rate) line of the table: mean and std over seeds of both accuracies."""
+
+    algorithm: str
+    missing_rate: float
+    seeds: tuple[int, ...]
+    missing_mean: float
+    missing_std: float
+    full_mean: float
+    full_std: float
+
+
+def summarise(results: Sequence[CellResult]) -> list[SummaryRow]:
+    """One row per (algorithm, rate), in grid order."""
     groups: dict[tuple[str, float], list[CellResult]] = {}
     for r in results:
         groups.setdefault((r.cell.algorithm, r.cell.missing_rate), []).append(r)
@@ -180,36 +193,35 @@ def summarise(results: Sequence[CellResult]) -> list[dict[str, object]]:
         full = np.array([r.accuracy_full for r in rs])
         missing = np.array([r.accuracy_missing for r in rs])
         rows.append(
-            {
-                "algorithm": algorithm,
-                "missing_rate": rate,
-                "seeds": [r.cell.seed for r in rs],
-                "missing_mean": float(missing.mean()),
-                "missing_std": float(missing.std()),
-                "full_mean": float(full.mean()),
-                "full_std": float(full.std()),
-            }
+            SummaryRow(
+                algorithm=algorithm,
+                missing_rate=rate,
+                seeds=tuple(r.cell.seed for r in rs),
+                missing_mean=float(missing.mean()),
+                missing_std=float(missing.std()),
+                full_mean=float(full.mean()),
+                full_std=float(full.std()),
+            )
         )
     return rows
 
 
-def format_table(rows: Sequence[dict[str, object]]) -> str:
-    """Markdown: one line per algorithm, per rate 'missing-pattern acc / all-modalities acc'."""
-    rates = sorted({float(str(r["missing_rate"])) for r in rows})
-    algorithms = list(dict.fromkeys(str(r["algorithm"]) for r in rows))
-    by_key = {(str(r["algorithm"]), float(str(r["missing_rate"]))): r for r in rows}
+def format_table(rows: Sequence[SummaryRow]) -> str:
+    """Markdown, in percent: per rate 'missing-pattern mean ± std / all-modalities mean ± std'."""
+    rates = sorted({r.missing_rate for r in rows})
+    algorithms = list(dict.fromkeys(r.algorithm for r in rows))
+    by_key = {(r.algorithm, r.missing_rate): r for r in rows}
     head = "| algorithm | " + " | ".join(f"rate {x:.1f}: missing / full" for x in rates) + " |"
     lines = [head, "|---|" + "---|" * len(rates)]
     for a in algorithms:
         parts = []
         for x in rates:
             r = by_key.get((a, x))
-            if r is None:
-                parts.append("-")
-                continue
             parts.append(
-                f"{100 * float(str(r['missing_mean'])):.1f} ± {100 * float(str(r['missing_std'])):.1f}"
-                f" / {100 * float(str(r['full_mean'])):.1f} ± {100 * float(str(r['full_std'])):.1f}"
+                "-"
+                if r is None
+                else f"{100 * r.missing_mean:.1f} ± {100 * r.missing_std:.1f} / "
+                f"{100 * r.full_mean:.1f} ± {100 * r.full_std:.1f}"
             )
         lines.append(f"| {a} | " + " | ".join(parts) + " |")
     return "\n".join(lines)
@@ -218,7 +230,7 @@ def format_table(rows: Sequence[dict[str, object]]) -> str:
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--scenario", default=str(PAPER_SCENARIO))
-    p.add_argument("--data", help="USC-HAD directory (default: the scenario's or $FEDMOBILE_USC_HAD)")
+    p.add_argument("--data", help="USC-HAD directory (default: scenario's, $FEDMOBILE_USC_HAD)")
     p.add_argument("--rounds", type=int)
     p.add_argument("--stride", type=int, help="window stride in samples (the file's: 50)")
     p.add_argument("--channels", type=int, nargs="+", help="Conv1d channels, e.g. 16 32")
@@ -261,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "jobs": args.jobs,
             "wall_s": wall,
             "cpus": os.cpu_count(),
-            "summary": rows,
+            "summary": [asdict(r) for r in rows],
             "cells": [asdict(r) for r in results],
         }
         Path(args.json).write_text(json.dumps(payload, indent=2))

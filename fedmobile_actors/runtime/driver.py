@@ -17,6 +17,7 @@ from fedmobile_actors.report.metrics import RoundMetrics
 from fedmobile_actors.report.progress import RunProgress
 from fedmobile_actors.report.run_dir import RunDir, RunInfo, now_iso
 from fedmobile_actors.runtime.backend import Backend, make_backend
+from fedmobile_actors.runtime.world import World
 from fedmobile_actors.scenario import Scenario, load_scenario, scenario_to_yaml
 
 
@@ -67,16 +68,30 @@ def resume_run(path: str | Path, *, quiet: bool = False) -> RunDir:
     if latest is None:
         raise RunDirError(f"{run_dir.path}: no checkpoint to resume from (checkpoints/ is empty)")
     round_done, ckpt_path = latest
-    try:
-        blob = ckpt_path.read_bytes()
-    except OSError as err:
-        raise RunDirError(f"{ckpt_path}: unreadable checkpoint ({err.strerror})") from None
+    blob = read_checkpoint(ckpt_path)
     backend = _start_backend(scenario, blob, quiet)
     run_dir.trim_to_round(round_done)
     info = replace(
         info, status="running", rounds_done=round_done, resumed=(*info.resumed, now_iso())
     )
     return _drive(scenario, run_dir, backend, info, round_done, quiet, None)
+
+
+def read_checkpoint(path: Path) -> bytes:
+    """A checkpoint's bytes, checked to decode before any process is started for it."""
+    from fedmobile_actors.errors import WireError
+    from fedmobile_actors.wire import unpack
+
+    try:
+        blob = path.read_bytes()
+        data = unpack(blob)
+    except OSError as err:
+        raise RunDirError(f"{path}: unreadable checkpoint ({err.strerror})") from None
+    except WireError as err:
+        raise RunDirError(f"{path}: corrupt checkpoint ({err})") from None
+    if not isinstance(data, dict) or not {"format", "version", "arrays"} <= set(data):
+        raise RunDirError(f"{path}: corrupt checkpoint (not a fedmobile checkpoint)")
+    return blob
 
 
 def _start_backend(scenario: Scenario, checkpoint: bytes | None, quiet: bool) -> Backend:
@@ -86,6 +101,9 @@ def _start_backend(scenario: Scenario, checkpoint: bytes | None, quiet: bool) ->
         what = "in this process" if scenario.runtime.backend == "inprocess" else f"on {where}"
         print(f"[{scenario.name}] starting the server and phone hosts {what}...", file=sys.stderr)
     started = time.perf_counter()
+    # Build the world here first: a missing dataset or a bad trace is reported as one line in a
+    # fraction of a second, before any process is started for it.
+    World.build(scenario)
     backend = make_backend(scenario, checkpoint)
     if not quiet:
         about = backend.describe()
@@ -140,8 +158,8 @@ def _drive(
             events_out.close()
         backend.shutdown()
     if done >= scenario.rounds.rounds:
-        finish_run(run_dir, plots=scenario.output.plots)
         run_dir.write_run_info(replace(info, status="finished", finished=now_iso()))
+        finish_run(run_dir, plots=scenario.output.plots)
     return run_dir
 
 
@@ -157,8 +175,8 @@ def _write_checkpoint(run_dir: RunDir, round_index: int, blob: bytes) -> None:
 def finish_run(run_dir: RunDir, plots: bool = True) -> None:
     """Summary (and plots) from the files on disk, so ``fedmobile report`` does the same."""
     from fedmobile_actors.report.plots import make_run_plots
-    from fedmobile_actors.report.summary import summarise
+    from fedmobile_actors.report.summary import write_summary
 
-    run_dir.write_summary(summarise(run_dir.read_metrics(), run_dir.read_events()))
+    write_summary(run_dir)
     if plots:
         make_run_plots(run_dir)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import ray
 
+from fedmobile_actors.errors import UserError
 from fedmobile_actors.runtime.backend import Backend
 from fedmobile_actors.runtime.hosts import HostPool, host_count
 from fedmobile_actors.scenario.schema import RuntimeConfig, Scenario
@@ -38,6 +39,32 @@ def ensure_ray(runtime: RuntimeConfig) -> None:
         ray.init(address=runtime.address, **kwargs)
     else:
         ray.init(num_cpus=runtime.num_cpus, **kwargs)
+
+
+def _get(ref: Any) -> Any:
+    """``ray.get`` that re-raises a user's mistake (e.g. a missing dataset found inside an actor)
+    as the project's one-line ``UserError`` instead of Ray's wrapped traceback."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayError as err:
+        cause = _user_error(err)
+        if cause is not None:
+            raise cause from None
+        raise
+
+
+def _user_error(err: BaseException | None, depth: int = 0) -> UserError | None:
+    """The UserError inside a Ray error (task errors carry ``cause``, dead actors their
+    creation error), if there is one."""
+    if err is None or depth > 5:
+        return None
+    if isinstance(err, UserError):
+        return err
+    for attr in ("cause", "creation_task_error", "__cause__"):
+        found = _user_error(getattr(err, attr, None), depth + 1)
+        if found is not None:
+            return found
+    return None
 
 
 class RayPhoneHost:
@@ -107,9 +134,19 @@ class ServerActor:
         from fedmobile_actors.runtime.server import Server
 
         self.pool = RayHostPool(scenario, size)
-        self.server = Server(scenario, self.pool, checkpoint)
+        # A user's mistake found here (a checkpoint that does not fit the model) is kept and
+        # raised by ``ready``: Ray keeps a method's exception as an object, but flattens an
+        # __init__ failure into text, and the CLI needs the object to print one line.
+        self._init_error: UserError | None = None
+        try:
+            self.server = Server(scenario, self.pool, checkpoint)
+        except UserError as err:
+            self._init_error = err
 
     async def ready(self) -> list[str]:
+        if self._init_error is not None:
+            self.pool.shutdown()
+            raise self._init_error
         return await self.pool.ready()
 
     async def run_round(self) -> RoundOutput | None:
@@ -138,13 +175,13 @@ class RayBackend(Backend):
         self.actor: Any = server.options(num_cpus=0, max_concurrency=1000).remote(
             scenario, size, checkpoint
         )
-        self.nodes: list[str] = ray.get(self.actor.ready.remote())
+        self.nodes: list[str] = _get(self.actor.ready.remote())
 
     def run_round(self) -> RoundOutput | None:
-        return ray.get(self.actor.run_round.remote())
+        return _get(self.actor.run_round.remote())
 
     def checkpoint(self) -> bytes:
-        return ray.get(self.actor.checkpoint.remote())
+        return _get(self.actor.checkpoint.remote())
 
     def host_handles(self) -> list[Any]:
         return ray.get(self.actor.host_handles.remote())

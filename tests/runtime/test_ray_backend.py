@@ -100,3 +100,17 @@ def test_a_two_node_cluster_spreads_hosts_and_completes(tmp_path: Path) -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path
     )
     assert "NODES 2 ROUNDS 3" in out.stdout, out.stderr[-3000:]
+
+
+def test_a_user_error_inside_an_actor_surfaces_as_itself(
+    ray_session: Any, make_tiny_module: Callable[..., Scenario]
+) -> None:
+    """A checkpoint that does not fit the model, found inside the server actor, is a one-line
+    RunDirError for the CLI, not Ray's wrapped traceback."""
+    from fedmobile_actors.errors import RunDirError
+    from fedmobile_actors.runtime.ray_backend import RayBackend
+    from fedmobile_actors.wire import pack
+
+    foreign = pack({"format": 1, "version": 1, "arrays": {}, "info": {}, "virtual_time_s": 0.0})
+    with pytest.raises(RunDirError, match="does not match"):
+        RayBackend(make_tiny_module(runtime={"backend": "ray", "hosts": 1}), checkpoint=foreign)
