@@ -15,8 +15,11 @@ SCENARIOS = REPO / "scenarios"
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[Any]:
     """One local Ray for the whole session (starting Ray costs seconds here)."""
+    import os
+
     import ray
 
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
