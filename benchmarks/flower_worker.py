@@ -35,6 +35,7 @@ from flwr.simulation import run_simulation  # noqa: E402
 from benchmarks.common import SEED, workload_data, workload_scenario  # noqa: E402
 from benchmarks.plain_loop import plain_train  # noqa: E402
 from fedmobile_actors.algorithms.model import MultimodalNet, build_model  # noqa: E402
+from fedmobile_actors.scenario.schema import ModelConfig  # noqa: E402
 
 #: Set by main() before the simulation starts; Ray workers read it from the environment.
 PHONES_ENV = "BENCH_FLOWER_PHONES"
@@ -45,10 +46,15 @@ def _data(phones: int) -> tuple[Any, list[Any]]:
     return workload_data(phones)
 
 
+@lru_cache(maxsize=1)
+def _model_config(phones: int) -> ModelConfig:
+    return workload_scenario(phones, phones, 2).model
+
+
 def _model(phones: int) -> MultimodalNet:
-    scenario = workload_scenario(phones, phones, 2)
+    """A fresh model per call, as Flower's quickstart builds ``Net()`` in each ``train``."""
     split, _ = _data(phones)
-    return build_model(split.train.shapes, split.train.num_classes, scenario.model, SEED)
+    return build_model(split.train.shapes, split.train.num_classes, _model_config(phones), SEED)
 
 
 client_app = ClientApp()

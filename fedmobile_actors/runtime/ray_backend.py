@@ -170,6 +170,13 @@ class RayBackend(Backend):
         size = host_count(
             scenario.fleet.phones, rt.hosts, rt.phones_per_host, cpus / rt.cpus_per_host
         )
+        if size * rt.cpus_per_host > cpus + 1e-9:
+            # Ray would wait for ever for CPUs that do not exist; say so instead.
+            raise UserError(
+                f"runtime: {size} hosts x {rt.cpus_per_host:g} CPU need "
+                f"{size * rt.cpus_per_host:g} CPUs but the cluster has {cpus:g}; lower "
+                f"runtime.cpus_per_host (fractions allowed) or runtime.hosts/phones_per_host"
+            )
         self.size = size
         server: Any = ray.remote(ServerActor)
         self.actor: Any = server.options(num_cpus=0, max_concurrency=1000).remote(

@@ -32,20 +32,37 @@ def make_tiny_module() -> Callable[..., Scenario]:
     return tiny_scenario
 
 
-@pytest.mark.parametrize("hosts", [1, 2])
+@pytest.mark.parametrize(
+    "runtime",
+    [{"hosts": 1}, {"hosts": 2}, {"phones_per_host": 1, "cpus_per_host": 0.25}],
+    ids=["1-host", "2-hosts", "actor-per-phone"],
+)
 def test_ray_backend_matches_in_process_bit_for_bit(
     ray_session: Any,
     make_tiny_module: Callable[..., Scenario],
     reference: list[dict[str, Any]],
-    hosts: int,
+    runtime: dict[str, Any],
 ) -> None:
-    """1 host and 2 hosts on Ray give exactly the in-process metrics."""
+    """1 host, 2 hosts and one actor per phone on Ray give exactly the in-process metrics."""
     from fedmobile_actors.runtime.ray_backend import RayBackend
 
-    scenario = make_tiny_module(runtime={"backend": "ray", "hosts": hosts})
+    scenario = make_tiny_module(runtime={"backend": "ray", **runtime})
     backend = RayBackend(scenario)
-    assert backend.describe()["hosts"] == hosts
+    expected_hosts = runtime.get("hosts", scenario.fleet.phones)
+    assert backend.describe()["hosts"] == expected_hosts
     assert metrics_of(backend) == reference
+
+
+def test_more_hosts_than_cpus_is_a_clear_error(
+    ray_session: Any, make_tiny_module: Callable[..., Scenario]
+) -> None:
+    """Six one-CPU hosts on a two-CPU Ray would wait for ever: a one-line error instead."""
+    from fedmobile_actors.errors import UserError
+    from fedmobile_actors.runtime.ray_backend import RayBackend
+
+    scenario = make_tiny_module(runtime={"backend": "ray", "phones_per_host": 1})
+    with pytest.raises(UserError, match="cpus_per_host"):
+        RayBackend(scenario)
 
 
 def test_a_host_killed_mid_round_changes_nothing(
