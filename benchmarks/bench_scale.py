@@ -42,7 +42,10 @@ def main() -> None:
         try:
             row = measure_runtime(phones, per_round, args.rounds, logs, mem_limit_bytes=limit)
             row["status"] = "ok"
-        except MemoryLimitExceeded as err:
+        except RuntimeError as err:
+            if not isinstance(err, MemoryLimitExceeded):
+                rows.append({"phones": phones, "per_round": per_round, "status": str(err)})
+                continue
             row = {
                 "framework": "fedmobile-actors",
                 "phones": phones,

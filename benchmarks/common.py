@@ -225,7 +225,9 @@ def run_worker(
     seconds) is returned so start-up can be measured from the command, not from our imports.
     """
     result = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-{os.getpid()}-{time.time_ns()}.json"
-    env = dict(os.environ, PYTHONPATH=str(REPO), RAY_DEDUP_LOGS="1")
+    # RAY_ADDRESS=local: a fresh Ray per run, never one found running on the machine (ray.init
+    # without an address joins the most recent local cluster, e.g. another user's).
+    env = dict(os.environ, PYTHONPATH=str(REPO), RAY_DEDUP_LOGS="1", RAY_ADDRESS="local")
     log = open(log_path, "w") if log_path is not None else subprocess.DEVNULL  # noqa: SIM115
     launched = time.time()
     proc = subprocess.Popen(

@@ -49,9 +49,13 @@ def make_synthetic(source: SyntheticSource, seed: int) -> MultimodalDataset:
         clean = c * shared_m + private_weight * private_m
         gain = mgen.uniform(0.8, 1.2, size=(source.subjects, spec.channels))
         offset = mgen.normal(0, 0.3, size=(source.subjects, spec.channels))
-        x = clean[labels] * gain[subjects][..., None] + offset[subjects][..., None]
-        x = x + mgen.normal(0, source.noise, size=x.shape)
-        modalities[spec.name] = x.astype(np.float32)
+        # float32 throughout and in place: a 5,000-phone fleet's data is ~1.5 GB already.
+        x = mgen.standard_normal(size=(n, spec.channels, spec.steps), dtype=np.float32)
+        x *= np.float32(source.noise)
+        x += clean.astype(np.float32)[labels]
+        x *= gain.astype(np.float32)[subjects][..., None]
+        x += offset.astype(np.float32)[subjects][..., None]
+        modalities[spec.name] = x
     return MultimodalDataset(
         modalities=modalities,
         labels=labels.astype(np.int64),

@@ -40,10 +40,13 @@ class InProcessBackend(Backend):
     def __init__(self, scenario: Scenario, checkpoint: bytes | None = None) -> None:
         from fedmobile_actors.runtime.inprocess import InProcessHostPool
         from fedmobile_actors.runtime.server import Server
+        from fedmobile_actors.runtime.world import World
 
         size = host_count(scenario.fleet.phones, scenario.runtime.hosts, None, 1)
         self._loop = asyncio.new_event_loop()
-        self.server = Server(scenario, InProcessHostPool(scenario, size), checkpoint)
+        world = World.build(scenario)  # built once, shared by the server and its hosts
+        pool = InProcessHostPool(scenario, size, world.split)
+        self.server = Server(scenario, pool, checkpoint, world)
         self._hosts = size
 
     def run_round(self) -> RoundOutput | None:

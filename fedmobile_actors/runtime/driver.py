@@ -19,6 +19,7 @@ from fedmobile_actors.report.run_dir import RunDir, RunInfo, now_iso
 from fedmobile_actors.runtime.backend import Backend, make_backend
 from fedmobile_actors.runtime.world import World
 from fedmobile_actors.scenario import Scenario, load_scenario, scenario_to_yaml
+from fedmobile_actors.scenario.schema import SyntheticSource
 
 
 def run_scenario(
@@ -101,9 +102,10 @@ def _start_backend(scenario: Scenario, checkpoint: bytes | None, quiet: bool) ->
         what = "in this process" if scenario.runtime.backend == "inprocess" else f"on {where}"
         print(f"[{scenario.name}] starting the server and phone hosts {what}...", file=sys.stderr)
     started = time.perf_counter()
-    # Build the world here first: a missing dataset or a bad trace is reported as one line in a
-    # fraction of a second, before any process is started for it.
-    World.build(scenario)
+    # Load a dataset from disk here first: a missing or malformed one is reported as one line
+    # before any process is started for it. (Synthetic data cannot be missing.)
+    if not isinstance(scenario.data.source, SyntheticSource):
+        World.build(scenario)
     backend = make_backend(scenario, checkpoint)
     if not quiet:
         about = backend.describe()

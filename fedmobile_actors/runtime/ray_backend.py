@@ -38,7 +38,9 @@ def ensure_ray(runtime: RuntimeConfig) -> None:
     if runtime.address is not None:
         ray.init(address=runtime.address, **kwargs)
     else:
-        ray.init(num_cpus=runtime.num_cpus, **kwargs)
+        # address="local": always start a fresh Ray for this run, never silently join another
+        # instance found on the machine (RAY_ADDRESS or a running `ray start`).
+        ray.init(address="local", num_cpus=runtime.num_cpus, **kwargs)
 
 
 def _get(ref: Any) -> Any:
@@ -75,16 +77,28 @@ class RayPhoneHost:
     """
 
     def __init__(self, scenario: Scenario) -> None:
+        # Importing the host's modules (torch) here overlaps with the server building the data.
         from fedmobile_actors.runtime.phone_host import PhoneHost
 
-        self.host = PhoneHost(scenario)
+        self.scenario = scenario
+        self._host_class = PhoneHost
+        self.host: Any = None
 
-    def ready(self) -> bool:
-        return self.host.ready()
+    def _ensure(self, split_ref: Any) -> Any:
+        """Build the host from the server's shared split on first use, and again after a
+        restart (Ray re-runs only ``__init__``; the split then comes with the next task)."""
+        if self.host is None:
+            self.host = self._host_class(self.scenario, ray.get(split_ref))
+        return self.host
+
+    def warm(self, box: list[Any]) -> bool:
+        return self._ensure(box[0]).ready()
 
     def train_ref(self, task_id: int, phone_id: int, base_version: int, box: list[Any]) -> bytes:
-        payload = None if self.host.has_payload(base_version) else ray.get(box[0])
-        return self.host.train(task_id, phone_id, base_version, payload)
+        payload_ref, split_ref = box
+        host = self._ensure(split_ref)
+        payload = None if host.has_payload(base_version) else ray.get(payload_ref)
+        return host.train(task_id, phone_id, base_version, payload)
 
     def node_id(self) -> str:
         return ray.get_runtime_context().get_node_id()
@@ -106,6 +120,11 @@ class RayHostPool(HostPool):
         )
         self.hosts: list[Any] = [actor.remote(scenario) for _ in range(size)]
         self._refs: dict[int, Any] = {}
+        self._split_ref: Any = None
+
+    def share(self, split: Any) -> None:
+        """Put the server's data split in the object store once; hosts read it zero-copy."""
+        self._split_ref = ray.put(split)
 
     def publish(self, version: int, payload: bytes) -> None:
         self._refs[version] = ray.put(payload)
@@ -115,11 +134,11 @@ class RayHostPool(HostPool):
 
     async def train(self, task: Task) -> bytes:
         host = self.hosts[self.host_of(task.phone_id)]
-        box = [self._refs[task.base_version]]
+        box = [self._refs[task.base_version], self._split_ref]
         return await host.train_ref.remote(task.task_id, task.phone_id, task.base_version, box)
 
     async def ready(self) -> list[str]:
-        await asyncio.gather(*(h.ready.remote() for h in self.hosts))
+        await asyncio.gather(*(h.warm.remote([self._split_ref]) for h in self.hosts))
         return list(await asyncio.gather(*(h.node_id.remote() for h in self.hosts)))
 
     def shutdown(self) -> None:
@@ -140,6 +159,7 @@ class ServerActor:
         self._init_error: UserError | None = None
         try:
             self.server = Server(scenario, self.pool, checkpoint)
+            self.pool.share(self.server.world.split)
         except UserError as err:
             self._init_error = err
 

@@ -45,13 +45,19 @@ class RoundOutput:
 class Server:
     """Owns the global state and the policy's step iterator; hosts do the training."""
 
-    def __init__(self, scenario: Scenario, pool: HostPool, checkpoint: bytes | None = None) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        pool: HostPool,
+        checkpoint: bytes | None = None,
+        world: World | None = None,
+    ) -> None:
         # Evaluation and FedMobile's server step run here, beside the hosts: one thread each
         # keeps the cores for training instead of oversubscribing them.
         torch.set_num_threads(scenario.runtime.torch_threads)
         self.scenario = scenario
         self.pool = pool
-        self.world = World.build(scenario)
+        self.world = world if world is not None else World.build(scenario)
         self.strategy: Strategy = make_strategy(self.world.context())
         self.state: GlobalState = self.strategy.initial_state()
         self.virtual_time_s = 0.0

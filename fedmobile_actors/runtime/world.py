@@ -28,8 +28,11 @@ class World:
     shards: tuple[np.ndarray, ...]
 
     @staticmethod
-    def build(scenario: Scenario) -> World:
-        split = load_split(scenario.data, scenario.seed, scenario.base_dir)
+    def build(scenario: Scenario, split: DatasetSplit | None = None) -> World:
+        """The world of ``scenario``; ``split`` skips loading when another process already did
+        (the Ray server shares its split through the object store, so data is built once)."""
+        if split is None:
+            split = load_split(scenario.data, scenario.seed, scenario.base_dir)
         names = split.train.modality_names
         for rule in scenario.modalities.missing:
             if rule.modality not in names:
