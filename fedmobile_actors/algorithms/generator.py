@@ -5,7 +5,7 @@ sample that lacks modality m can borrow a plausible m-feature for its class inst
 is trained on phones that do have m, by distillation from their real features:
 
     loss = kd_weight * T^2 * KL(softmax(real_m / T) || softmax(G(z, y)_m / T))   (present rows)
-         + FEATURE_MATCH_WEIGHT * MSE(G(z, y)_m, real_m)                          (present rows)
+         + feature_match_weight * MSE(G(z, y)_m, real_m)                          (present rows)
          + ce_weight * CE(head(G(z, y)), y)
 
 The public code builds the generator's optimiser but never steps it; this project does (DESIGN.md).
@@ -37,7 +37,6 @@ from fedmobile_actors.seeding import SERVER, rng
 GEN_PREFIX = "generator/"
 
 #: Weight of the feature-matching MSE in the generator's loss (pins the level the KL leaves free).
-FEATURE_MATCH_WEIGHT = 1.0
 
 _warned_unlearnable: set[tuple[str, ...]] = set()
 
@@ -168,7 +167,7 @@ def distillation_loss(
     config: FedMobileConfig,
     learnable: Collection[str],
 ) -> torch.Tensor:
-    """kd_weight * T^2 * KL(real || generated) + FEATURE_MATCH_WEIGHT * MSE(generated, real), both
+    """kd_weight * T^2 * KL(real || generated) + feature_match_weight * MSE(generated, real), both
     on present rows, + ce_weight * CE(head(generated))."""
     t = config.temperature
     generated = _zero_unlearnable(generator.split(generator(z, labels)), learnable)
@@ -183,7 +182,7 @@ def distillation_loss(
         kd = kd + F.kl_div(log_q, log_p, log_target=True, reduction="batchmean") * t * t
         match = match + F.mse_loss(generated[m][rows], real[m][rows])
     ce = F.cross_entropy(model.classify(generated), labels)
-    return config.kd_weight * kd + FEATURE_MATCH_WEIGHT * match + config.ce_weight * ce
+    return config.kd_weight * kd + config.feature_match_weight * match + config.ce_weight * ce
 
 
 def train_generator(

@@ -426,6 +426,12 @@ class FedMobileConfig(Frozen):
     )
     temperature: float = Field(default=2.0, gt=0, description="Distillation temperature T.")
     kd_weight: float = Field(default=1.0, ge=0, description="Weight of the KL distillation term.")
+    feature_match_weight: float = Field(
+        default=1.0,
+        ge=0,
+        description="Weight of MSE(generated, real feature): pins the level of generated "
+        "features, which the shift-invariant KL leaves free (see docs/algorithm.md).",
+    )
     ce_weight: float = Field(
         default=1.0, ge=0, description="Weight of the head's cross-entropy on generated features."
     )
