@@ -7,6 +7,7 @@ by (seed, phone, task)) is written once here.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -43,10 +44,15 @@ class Batchable:
 
     @staticmethod
     def of(dataset: MultimodalDataset, present: Mapping[str, np.ndarray]) -> Batchable:
+        with warnings.catch_warnings():
+            # Shards are read-only views of shared memory; the inputs are never written to.
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            inputs = {n: torch.from_numpy(a) for n, a in dataset.modalities.items()}
+            labels = torch.from_numpy(dataset.labels)
         return Batchable(
-            inputs={n: torch.from_numpy(a) for n, a in dataset.modalities.items()},
+            inputs=inputs,
             present={n: torch.from_numpy(np.asarray(present[n], dtype=bool)) for n in present},
-            labels=torch.from_numpy(dataset.labels),
+            labels=labels,
         )
 
     def __len__(self) -> int:

@@ -43,6 +43,15 @@ class MultimodalDataset:
         """(channels, steps) of each modality, which fixes the encoders."""
         return {name: (a.shape[1], a.shape[2]) for name, a in self.modalities.items()}
 
+    def slice(self, start: int, end: int) -> MultimodalDataset:
+        """Windows ``start:end`` as views (no copy): how hosts read shards from shared memory."""
+        return MultimodalDataset(
+            modalities={name: a[start:end] for name, a in self.modalities.items()},
+            labels=self.labels[start:end],
+            subjects=self.subjects[start:end],
+            num_classes=self.num_classes,
+        )
+
     def subset(self, index: np.ndarray) -> MultimodalDataset:
         return MultimodalDataset(
             modalities={name: a[index] for name, a in self.modalities.items()},

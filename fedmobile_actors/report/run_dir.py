@@ -137,6 +137,24 @@ def _safe_name(name: str) -> str:
     return cleaned or "run"
 
 
+def claim_new_dir(parent: Path, name: str, when: datetime | None = None) -> Path:
+    """Create ``<parent>/<name>-<YYYYmmdd-HHMMSS>[-N]``, never an existing directory.
+
+    ``mkdir`` without ``exist_ok`` is the atomic claim, so two runs (or sweeps) started in the
+    same second still get two directories (``-1``, ``-2``, ...).
+    """
+    parent.mkdir(parents=True, exist_ok=True)
+    base = f"{_safe_name(name)}-{(when or datetime.now()).strftime('%Y%m%d-%H%M%S')}"
+    for n in range(10_000):
+        path = parent / (base if n == 0 else f"{base}-{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise RunDirError(f"{parent}: could not find a free directory name for {base!r}")
+
+
 class RunDir:
     """One run's directory. Build with ``create`` (a new run) or ``open`` (an existing one)."""
 
@@ -155,19 +173,9 @@ class RunDir:
         ``mkdir`` without ``exist_ok`` is the atomic claim, so two runs of a sweep started in the
         same second still get two directories (``-1``, ``-2``, ...).
         """
-        base_dir = Path(parent)
-        base_dir.mkdir(parents=True, exist_ok=True)
-        stamp = (when or datetime.now()).strftime("%Y%m%d-%H%M%S")
-        base = f"{_safe_name(name)}-{stamp}"
-        for n in range(10_000):
-            path = base_dir / (base if n == 0 else f"{base}-{n}")
-            try:
-                path.mkdir()
-            except FileExistsError:
-                continue
-            (path / CHECKPOINTS).mkdir()
-            return RunDir(path)
-        raise RunDirError(f"{base_dir}: could not find a free directory name for {base!r}")
+        path = claim_new_dir(Path(parent), name, when)
+        (path / CHECKPOINTS).mkdir()
+        return RunDir(path)
 
     @staticmethod
     def open(path: str | os.PathLike[str]) -> RunDir:

@@ -45,7 +45,7 @@ class InProcessBackend(Backend):
         size = host_count(scenario.fleet.phones, scenario.runtime.hosts, None, 1)
         self._loop = asyncio.new_event_loop()
         world = World.build(scenario)  # built once, shared by the server and its hosts
-        pool = InProcessHostPool(scenario, size, world.split)
+        pool = InProcessHostPool(scenario, size, world.data)
         self.server = Server(scenario, pool, checkpoint, world)
         self._hosts = size
 

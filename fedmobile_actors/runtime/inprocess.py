@@ -6,9 +6,9 @@ world, and updates are applied in virtual-time order whatever order they were co
 
 from __future__ import annotations
 
-from fedmobile_actors.data import DatasetSplit
 from fedmobile_actors.runtime.hosts import HostPool
 from fedmobile_actors.runtime.phone_host import PhoneHost
+from fedmobile_actors.runtime.world import SharedData
 from fedmobile_actors.scenario.schema import Scenario
 from fedmobile_actors.sim.tasks import Task
 
@@ -16,11 +16,9 @@ from fedmobile_actors.sim.tasks import Task
 class InProcessHostPool(HostPool):
     """``size`` PhoneHost objects living in this process."""
 
-    def __init__(
-        self, scenario: Scenario, size: int = 1, split: DatasetSplit | None = None
-    ) -> None:
+    def __init__(self, scenario: Scenario, size: int = 1, shared: SharedData | None = None) -> None:
         self.size = size
-        self.hosts = [PhoneHost(scenario, split) for _ in range(size)]
+        self.hosts = [PhoneHost(scenario, shared) for _ in range(size)]
         self._payloads: dict[int, bytes] = {}
 
     def publish(self, version: int, payload: bytes) -> None:

@@ -14,8 +14,8 @@ import torch
 
 from fedmobile_actors.algorithms.registry import make_strategy
 from fedmobile_actors.algorithms.strategy import Arrays, Strategy
-from fedmobile_actors.data import DatasetSplit, LocalData
-from fedmobile_actors.runtime.world import World
+from fedmobile_actors.data import LocalData
+from fedmobile_actors.runtime.world import SharedData, World
 from fedmobile_actors.scenario.schema import Scenario
 from fedmobile_actors.wire import decode_arrays, encode_update
 
@@ -26,10 +26,10 @@ PAYLOAD_CACHE = 8
 class PhoneHost:
     """Trains the phones placed on it; every result is a function of (scenario, task) alone."""
 
-    def __init__(self, scenario: Scenario, split: DatasetSplit | None = None) -> None:
+    def __init__(self, scenario: Scenario, shared: SharedData | None = None) -> None:
         torch.set_num_threads(scenario.runtime.torch_threads)
         self.scenario = scenario
-        self.world = World.build(scenario, split)
+        self.world = World.build(scenario, shared)
         self.strategy: Strategy = make_strategy(self.world.context())
         self._phones: dict[int, LocalData] = {}
         self._payloads: OrderedDict[int, Arrays] = OrderedDict()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import ray
@@ -25,6 +26,7 @@ from fedmobile_actors.sim.tasks import Task
 
 if TYPE_CHECKING:
     from fedmobile_actors.runtime.server import RoundOutput
+    from fedmobile_actors.runtime.world import World
 
 
 def ensure_ray(runtime: RuntimeConfig) -> None:
@@ -122,9 +124,11 @@ class RayHostPool(HostPool):
         self._refs: dict[int, Any] = {}
         self._split_ref: Any = None
 
-    def share(self, split: Any) -> None:
-        """Put the server's data split in the object store once; hosts read it zero-copy."""
-        self._split_ref = ray.put(split)
+    def share(self, world: World) -> World:
+        """Put the world's data in the object store once; hosts read it zero-copy. The server
+        keeps a view of the stored copy too, so its own copy is freed: one copy per machine."""
+        self._split_ref = ray.put(world.data)
+        return replace(world, data=ray.get(self._split_ref))
 
     def publish(self, version: int, payload: bytes) -> None:
         self._refs[version] = ray.put(payload)
@@ -159,7 +163,7 @@ class ServerActor:
         self._init_error: UserError | None = None
         try:
             self.server = Server(scenario, self.pool, checkpoint)
-            self.pool.share(self.server.world.split)
+            self.server.world = self.pool.share(self.server.world)
         except UserError as err:
             self._init_error = err
 

@@ -66,7 +66,7 @@ class Server:
         self._payload_bytes = encode_arrays(self.strategy.payload(self.state))
         self._expected = self.strategy.update_shapes(self.strategy.payload(self.state))
         costs = TaskCosts(
-            samples=[len(s) for s in self.world.shards],
+            samples=self.world.shard_sizes,
             epochs=scenario.algorithm.local_epochs,
             down_bytes=len(self._payload_bytes),
             up_bytes=self._update_sizes(),

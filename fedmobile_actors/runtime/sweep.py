@@ -40,7 +40,7 @@ from typing import Any
 from fedmobile_actors.errors import RunDirError, UserError
 from fedmobile_actors.report.compare import write_sweep_table
 from fedmobile_actors.report.progress import SweepProgress
-from fedmobile_actors.report.run_dir import RunDir
+from fedmobile_actors.report.run_dir import RunDir, claim_new_dir
 from fedmobile_actors.report.summary import load_summary, summarise
 from fedmobile_actors.runtime.driver import run_scenario
 from fedmobile_actors.scenario import Scenario, scenario_to_yaml
@@ -105,17 +105,7 @@ def worker_count(scenario: Scenario, runs: int) -> int:
 
 def create_sweep_dir(parent: Path, name: str, when: datetime | None = None) -> Path:
     """A fresh ``<parent>/<name>-sweep-<stamp>[-N]``; ``mkdir`` is the claim, so never reused."""
-    parent.mkdir(parents=True, exist_ok=True)
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "sweep"
-    base = f"{safe}-sweep-{(when or datetime.now()).strftime('%Y%m%d-%H%M%S')}"
-    for n in range(10_000):
-        path = parent / (base if n == 0 else f"{base}-{n}")
-        try:
-            path.mkdir()
-        except FileExistsError:
-            continue
-        return path
-    raise RunDirError(f"{parent}: could not find a free directory name for {base!r}")
+    return claim_new_dir(parent, f"{name}-sweep", when)
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,19 +21,32 @@ from fedmobile_actors.seeding import SERVER
 
 
 @dataclass(frozen=True)
+class SharedData:
+    """The data every process of a run reads: the split, its training windows ordered phone by
+    phone, and where each phone's shard starts (``offsets``, length phones + 1).
+
+    Why ordered: a shard is then a slice, a zero-copy view of the one copy in Ray's object store,
+    instead of a private copy in every host. A shard keeps its windows' order, so training is
+    bit-identical to indexing the unordered split.
+    """
+
+    split: DatasetSplit
+    offsets: np.ndarray
+
+
+@dataclass(frozen=True)
 class World:
     scenario: Scenario
-    split: DatasetSplit
+    data: SharedData
     fleet: Fleet
-    shards: tuple[np.ndarray, ...]
 
     @staticmethod
-    def build(scenario: Scenario, split: DatasetSplit | None = None) -> World:
-        """The world of ``scenario``; ``split`` skips loading when another process already did
-        (the Ray server shares its split through the object store, so data is built once)."""
-        if split is None:
-            split = load_split(scenario.data, scenario.seed, scenario.base_dir)
-        names = split.train.modality_names
+    def build(scenario: Scenario, shared: SharedData | None = None) -> World:
+        """The world of ``scenario``; ``shared`` skips loading and dealing when another process
+        already did (the Ray server shares its data through the object store)."""
+        if shared is None:
+            shared = _load_shared(scenario)
+        names = shared.split.train.modality_names
         for rule in scenario.modalities.missing:
             if rule.modality not in names:
                 from fedmobile_actors.errors import DataError
@@ -42,19 +55,24 @@ class World:
                     f"modalities.missing: modality {rule.modality!r} is not in the dataset "
                     f"(it has {', '.join(names)})"
                 )
-        fleet = build_fleet(scenario, names)
-        shards = partition(
-            split.train, scenario.fleet.phones, scenario.data.partition, scenario.seed
-        )
-        return World(scenario, split, fleet, tuple(shards))
+        return World(scenario, shared, build_fleet(scenario, names))
+
+    @property
+    def split(self) -> DatasetSplit:
+        return self.data.split
+
+    @property
+    def shard_sizes(self) -> list[int]:
+        return np.diff(self.data.offsets).tolist()
 
     @property
     def modality_names(self) -> tuple[str, ...]:
         return self.split.train.modality_names
 
     def local_data(self, phone_id: int) -> LocalData:
-        """Phone ``phone_id``'s shard with its fixed per-sample modality presence."""
-        shard = self.split.train.subset(self.shards[phone_id])
+        """Phone ``phone_id``'s shard (a view) with its fixed per-sample modality presence."""
+        start, end = int(self.data.offsets[phone_id]), int(self.data.offsets[phone_id + 1])
+        shard = self.split.train.slice(start, end)
         rates = dict(self.fleet.phones[phone_id].missing_rates)
         mask = presence(len(shard), rates, self.modality_names, self.scenario.seed, phone_id)
         return LocalData(shard, mask)
@@ -101,3 +119,12 @@ class World:
             for rule in self.scenario.modalities.missing:
                 rates[rule.modality] = max(rates.get(rule.modality, 0.0), rule.rate)
         return presence(n, rates, self.modality_names, self.scenario.seed, SERVER)
+
+
+def _load_shared(scenario: Scenario) -> SharedData:
+    """Load and split the data, deal it to phones, and order the training windows by phone."""
+    split = load_split(scenario.data, scenario.seed, scenario.base_dir)
+    shards = partition(split.train, scenario.fleet.phones, scenario.data.partition, scenario.seed)
+    offsets = np.cumsum([0, *(len(s) for s in shards)]).astype(np.int64)
+    train = split.train.subset(np.concatenate(shards))
+    return SharedData(DatasetSplit(train=train, test=split.test, proxy=split.proxy), offsets)
