@@ -123,12 +123,18 @@ class RayHostPool(HostPool):
         self.hosts: list[Any] = [actor.remote(scenario) for _ in range(size)]
         self._refs: dict[int, Any] = {}
         self._split_ref: Any = None
+        self._warming: list[Any] = []
 
-    def share(self, world: World) -> World:
-        """Put the world's data in the object store once; hosts read it zero-copy. The server
-        keeps a view of the stored copy too, so its own copy is freed: one copy per machine."""
+    def share(self, world: World) -> None:
+        """Put the world's data in the object store once and let hosts start reading it
+        (zero-copy) while the server finishes its own set-up."""
         self._split_ref = ray.put(world.data)
-        return replace(world, data=ray.get(self._split_ref))
+        self._warming = [h.warm.remote([self._split_ref]) for h in self.hosts]
+
+    async def shared_view(self, world: World) -> World:
+        """``world`` over the stored copy of its data, so the server's own copy can be freed:
+        one copy of the data per machine."""
+        return replace(world, data=await self._split_ref)
 
     def publish(self, version: int, payload: bytes) -> None:
         self._refs[version] = ray.put(payload)
@@ -142,7 +148,7 @@ class RayHostPool(HostPool):
         return await host.train_ref.remote(task.task_id, task.phone_id, task.base_version, box)
 
     async def ready(self) -> list[str]:
-        await asyncio.gather(*(h.warm.remote([self._split_ref]) for h in self.hosts))
+        await asyncio.gather(*self._warming)
         return list(await asyncio.gather(*(h.node_id.remote() for h in self.hosts)))
 
     def shutdown(self) -> None:
@@ -155,6 +161,7 @@ class ServerActor:
 
     def __init__(self, scenario: Scenario, size: int, checkpoint: bytes | None) -> None:
         from fedmobile_actors.runtime.server import Server
+        from fedmobile_actors.runtime.world import World
 
         self.pool = RayHostPool(scenario, size)
         # A user's mistake found here (a checkpoint that does not fit the model) is kept and
@@ -162,8 +169,11 @@ class ServerActor:
         # __init__ failure into text, and the CLI needs the object to print one line.
         self._init_error: UserError | None = None
         try:
-            self.server = Server(scenario, self.pool, checkpoint)
-            self.server.world = self.pool.share(self.server.world)
+            # Share the data first, so hosts build their phones while the server builds its
+            # strategy and replays the policy.
+            world = World.build(scenario)
+            self.pool.share(world)
+            self.server = Server(scenario, self.pool, checkpoint, world)
         except UserError as err:
             self._init_error = err
 
@@ -171,6 +181,7 @@ class ServerActor:
         if self._init_error is not None:
             self.pool.shutdown()
             raise self._init_error
+        self.server.world = await self.pool.shared_view(self.server.world)
         return await self.pool.ready()
 
     async def run_round(self) -> RoundOutput | None:
