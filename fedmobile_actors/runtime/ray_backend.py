@@ -109,18 +109,24 @@ class RayPhoneHost:
         return os.getpid()
 
 
+def start_hosts(scenario: Scenario, size: int) -> list[Any]:
+    """Create the host actors. The driver does it, beside the server actor rather than from
+    inside it, so the hosts' processes start (and import torch) while the server's does."""
+    rt = scenario.runtime
+    actor = ray.remote(RayPhoneHost).options(
+        num_cpus=rt.cpus_per_host,
+        num_gpus=rt.gpus_per_host,
+        max_restarts=-1,
+        max_task_retries=-1,
+        scheduling_strategy="SPREAD",
+    )
+    return [actor.remote(scenario) for _ in range(size)]
+
+
 class RayHostPool(HostPool):
-    def __init__(self, scenario: Scenario, size: int) -> None:
-        rt = scenario.runtime
-        self.size = size
-        actor = ray.remote(RayPhoneHost).options(
-            num_cpus=rt.cpus_per_host,
-            num_gpus=rt.gpus_per_host,
-            max_restarts=-1,
-            max_task_retries=-1,
-            scheduling_strategy="SPREAD",
-        )
-        self.hosts: list[Any] = [actor.remote(scenario) for _ in range(size)]
+    def __init__(self, hosts: list[Any]) -> None:
+        self.size = len(hosts)
+        self.hosts = hosts
         self._refs: dict[int, Any] = {}
         self._split_ref: Any = None
         self._warming: list[Any] = []
@@ -157,13 +163,13 @@ class RayHostPool(HostPool):
 
 
 class ServerActor:
-    """The async actor around ``Server``; hosts are created from inside it."""
+    """The async actor around ``Server``, talking to the hosts the driver started."""
 
-    def __init__(self, scenario: Scenario, size: int, checkpoint: bytes | None) -> None:
+    def __init__(self, scenario: Scenario, hosts: list[Any], checkpoint: bytes | None) -> None:
         from fedmobile_actors.runtime.server import Server
         from fedmobile_actors.runtime.world import World
 
-        self.pool = RayHostPool(scenario, size)
+        self.pool = RayHostPool(hosts)
         # A user's mistake found here (a checkpoint that does not fit the model) is kept and
         # raised by ``ready``: Ray keeps a method's exception as an object, but flattens an
         # __init__ failure into text, and the CLI needs the object to print one line.
@@ -215,7 +221,7 @@ class RayBackend(Backend):
         self.size = size
         server: Any = ray.remote(ServerActor)
         self.actor: Any = server.options(num_cpus=0, max_concurrency=1000).remote(
-            scenario, size, checkpoint
+            scenario, start_hosts(scenario, size), checkpoint
         )
         self.nodes: list[str] = _get(self.actor.ready.remote())
 
