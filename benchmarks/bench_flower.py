@@ -39,9 +39,8 @@ from benchmarks.bench_ideal import measure_ideal, measure_runtime
 from benchmarks.common import (
     REPO,
     machine,
-    mean,
-    mib,
     print_table,
+    run_figures,
     run_worker,
     workload_mapping,
     write_json,
@@ -52,24 +51,10 @@ def measure_flower(phones: int, rounds: int, logs: Path) -> dict[str, Any]:
     argv = ["benchmarks.flower_worker", "--phones", str(phones), "--rounds", str(rounds)]
     load = [round(x, 2) for x in os.getloadavg()]
     data, launched, mem = run_worker(argv, timeout_s=1800, log_path=logs / f"flower-{phones}.log")
-    rounds_s = data["round_s"]
-    return {
-        "framework": "flower",
-        "phones": phones,
-        "per_round": phones,
-        "rounds": rounds,
-        "startup_s": data["first_dispatch_at"] - launched,
-        "first_round_s": rounds_s[0],
-        "steady_round_s": mean(rounds_s[1:]),
-        "first_round_done_s": data["first_dispatch_at"] - launched + rounds_s[0],
-        "total_s": data["done_at"] - launched,
-        "peak_mem_mib": mib(mem.peak_bytes),
-        "processes": mem.peak_processes,
-        "reported": data["reported"],
-        "round_s": rounds_s,
-        "loadavg_before": load,
-        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-    }
+    return run_figures(
+        "flower", phones, phones, rounds, data, launched, data["first_dispatch_at"],
+        mem.peak_bytes, mem.peak_processes, load,
+    )  # fmt: skip
 
 
 def measure_cli_startup(phones: int) -> dict[str, Any]:

@@ -28,9 +28,8 @@ import torch
 from benchmarks.common import (
     SEED,
     machine,
-    mean,
-    mib,
     print_table,
+    run_figures,
     run_worker,
     workload_data,
     workload_scenario,
@@ -130,25 +129,11 @@ def measure_runtime(
         log_path=logs / f"fedmobile-{phones}-{per_round}.log",
         mem_limit_bytes=mem_limit_bytes,
     )
-    rounds_s = data["round_s"]
-    return {
-        "framework": "fedmobile-actors",
-        "phones": phones,
-        "per_round": per_round,
-        "rounds": rounds,
-        "startup_s": data["backend_ready_at"] - launched,
-        "first_round_s": rounds_s[0],
-        "steady_round_s": mean(rounds_s[1:]),
-        "first_round_done_s": data["backend_ready_at"] - launched + rounds_s[0],
-        "total_s": data["done_at"] - launched,
-        "peak_mem_mib": mib(mem.peak_bytes),
-        "processes": mem.peak_processes,
-        "reported": data["reported"],
-        "round_s": rounds_s,
-        "hosts": data["hosts"],
-        "loadavg_before": load,
-        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-    }
+    figures = run_figures(
+        "fedmobile-actors", phones, per_round, rounds, data, launched, data["backend_ready_at"],
+        mem.peak_bytes, mem.peak_processes, load,
+    )  # fmt: skip
+    return {**figures, "hosts": data["hosts"]}
 
 
 def main() -> None:

@@ -322,3 +322,37 @@ def mean(values: Sequence[float]) -> float:
 
 def mib(n: int) -> float:
     return n / 2**20
+
+
+def run_figures(
+    framework: str,
+    phones: int,
+    per_round: int,
+    rounds: int,
+    data: dict[str, Any],
+    launched: float,
+    ready_at: float,
+    peak_bytes: int,
+    peak_processes: int,
+    load_before: list[float],
+) -> dict[str, Any]:
+    """One framework's row: start-up (launch to ``ready_at``, the first dispatch), rounds, total,
+    peak memory; the same definitions for both frameworks."""
+    rounds_s = data["round_s"]
+    return {
+        "framework": framework,
+        "phones": phones,
+        "per_round": per_round,
+        "rounds": rounds,
+        "startup_s": ready_at - launched,
+        "first_round_s": rounds_s[0],
+        "steady_round_s": mean(rounds_s[1:]),
+        "first_round_done_s": ready_at - launched + rounds_s[0],
+        "total_s": data["done_at"] - launched,
+        "peak_mem_mib": mib(peak_bytes),
+        "processes": peak_processes,
+        "reported": data["reported"],
+        "round_s": rounds_s,
+        "loadavg_before": load_before,
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+    }

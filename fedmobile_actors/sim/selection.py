@@ -26,22 +26,23 @@ def select_online(
     n = len(fleet)
     chosen: list[int] = []
     seen: set[int] = set(busy)
-    for phone in gen.integers(0, n, size=4 * want + 16).tolist():
-        if phone in seen:
-            continue
-        seen.add(phone)
-        if fleet.availability(phone).online_at(t, round_index):
-            chosen.append(phone)
-            if len(chosen) == want:
-                return chosen
-    order = gen.permutation(n)
-    for start in range(0, n, 256):  # convert lazily: the walk usually ends early
-        for phone in order[start : start + 256].tolist():
+
+    def take(candidates: list[int]) -> bool:
+        """Add the unseen, online ones in order; True once ``want`` are chosen."""
+        for phone in candidates:
             if phone in seen:
                 continue
             seen.add(phone)
             if fleet.availability(phone).online_at(t, round_index):
                 chosen.append(phone)
                 if len(chosen) == want:
-                    return chosen
+                    return True
+        return False
+
+    if take(gen.integers(0, n, size=4 * want + 16).tolist()):
+        return chosen
+    order = gen.permutation(n)
+    for start in range(0, n, 256):  # convert lazily: the walk usually ends early
+        if take(order[start : start + 256].tolist()):
+            break
     return chosen
