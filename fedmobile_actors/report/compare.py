@@ -177,7 +177,8 @@ def sweep_table(
     figure_rows = [_figures(summary) for _, summary in rows]
     figures: list[str] = []
     for f in figure_rows:
-        figures.extend(k for k in f if k not in figures)
+        # A figure that is also a parameter (the seed) is shown once, with the parameters.
+        figures.extend(k for k in f if k not in figures and k not in params)
     header = ["run", *params, *figures]
     table = [
         [summary.get("run"), *(p.get(k) for k in params), *(f.get(k) for k in figures)]

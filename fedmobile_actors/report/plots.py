@@ -294,7 +294,13 @@ def _series(
 
 
 def _hashable(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
+    """A swept value as a plot key: lists become tuples, mappings (a swept section such as
+    ``fleet.availability``) a compact label like ``model=markov, mean_on_s=600``."""
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_hashable(v)}" for k, v in value.items())
+    return value
 
 
 def _draw_series(

@@ -115,3 +115,21 @@ def test_report_runs_checks_every_path_before_writing(
     with pytest.raises(RunDirError, match="no such run directory"):
         report_runs([good.path, tmp_path / "typo"])
     assert not good.summary_path.exists() and not good.plots_dir.exists()
+
+
+def test_sweep_plots_accept_a_swept_section(tmp_path: Path) -> None:
+    """A sweep over a whole section (fleet.availability: a mapping) still plots, one category
+    per mapping."""
+    from fedmobile_actors.report.plots import make_sweep_plots
+
+    summary = {
+        "algorithm": "fedavg",
+        "accuracy": {"full": {"final": 0.5, "targets": {}}, "missing": {"final": 0.4}},
+        "virtual_time_s": 10.0,
+    }
+    rows = [
+        ({"fleet.availability": {"model": "always"}, "seed": 0}, summary),
+        ({"fleet.availability": {"model": "markov", "mean_on_s": 600}, "seed": 0}, summary),
+    ]
+    paths = make_sweep_plots(tmp_path, rows)
+    assert paths and all(p.stat().st_size > 0 for p in paths)
