@@ -295,11 +295,11 @@ def _series(
 
 def _hashable(value: Any) -> Any:
     """A swept value as a plot key: lists become tuples, mappings (a swept section such as
-    ``fleet.availability``) a compact label like ``model=markov, mean_on_s=600``."""
+    ``fleet.availability``) a label with one ``key=value`` line per key, short enough for a tick."""
     if isinstance(value, list):
         return tuple(_hashable(v) for v in value)
     if isinstance(value, dict):
-        return ", ".join(f"{k}={_hashable(v)}" for k, v in value.items())
+        return "\n".join(f"{k}={_hashable(v)}" for k, v in value.items())  # one line a key
     return value
 
 
