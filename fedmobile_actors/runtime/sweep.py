@@ -227,14 +227,7 @@ def _summary(result: RunResult) -> dict[str, Any] | None:
     if result.run_dir is None:
         return None
     try:
-        run = RunDir.open(result.run_dir)
-        summary = load_summary(run)
-        info = run.read_run_info()
+        return load_summary(RunDir.open(result.run_dir))
     except RunDirError as err:
         print(f"fedmobile: warning: {err}", file=sys.stderr)
         return None
-    # The driver stores summarise()'s figures without the run's identity; add it (as
-    # summarise_run does) so sweep.csv names each row's run and status.
-    identity = {"run": run.name, "name": info.name, "status": info.status, "seed": info.seed}
-    identity |= {"policy": info.policy, "rounds_planned": info.rounds_planned}
-    return {**identity, **summary}
