@@ -513,6 +513,11 @@ class RoundsConfig(Frozen):
     max_staleness: int = Field(
         default=10, ge=0, description="Async: updates staler than this are dropped."
     )
+    late_phones: Literal["abandon", "busy"] = Field(
+        default="abandon",
+        description="Deadline: a late phone's task is abandoned when the round closes (it may be "
+        "selected next round, as in FedScale), or keeps the phone busy until its upload would end.",
+    )
     eval_every: int = Field(default=1, ge=1, description="Evaluate the global model every N.")
     idle_retry_s: float = Field(
         default=60.0,

@@ -17,6 +17,8 @@ Round r (producing version r + 1 from version r) starts when round r - 1 closed:
    early: a round whose tasks all drop closes at the deadline.
 4. Every other completing upload is LATE (its end_s is when it would have arrived); late phones
    never train. A drop is a drop even if it would happen after the close.
+5. ``late_phones``: "abandon" (default) frees a late phone when the round closes; "busy" keeps it
+   out of selection until its late task would have ended.
 
 A step lists all tasks of its round in (end, phone id) order, including late and dropped tasks
 whose end lies after the close.
@@ -53,13 +55,21 @@ class DeadlinePolicy(RoundPolicy):
 
     def steps(self) -> Iterator[Step]:
         close, next_task_id = 0.0, 0
+        busy_until: dict[int, float] = {}  # late_phones="busy": phones still on a closed task
         for r in range(self.rounds.rounds):
-            step = self._round(r, close, next_task_id)
+            step = self._round(r, close, next_task_id, busy_until)
             next_task_id += step.dispatched
             close = step.end_s
+            if self.rounds.late_phones == "busy":
+                busy_until = {p: t for p, t in busy_until.items() if t > close}
+                for task in step.tasks:
+                    if task.outcome is Outcome.LATE:
+                        busy_until[task.phone_id] = task.end_s
             yield step
 
-    def _select(self, r: int, start: float) -> tuple[float, list[int]]:
+    def _select(
+        self, r: int, start: float, busy_until: dict[int, float]
+    ) -> tuple[float, list[int]]:
         """(dispatch instant, chosen phones in ascending id) after waiting for phones online."""
         cfg = self.rounds
         want = dispatch_count(cfg)
@@ -69,14 +79,17 @@ class DeadlinePolicy(RoundPolicy):
             if attempt > 0 and t >= start + cfg.deadline_s:
                 return t, []
             gen = rng(self.seed, SERVER, r, "select")  # same draws at every retry of a round
-            chosen = select_online(self.fleet, gen, t, r, want)
+            busy = {p for p, until in busy_until.items() if until > t}
+            chosen = select_online(self.fleet, gen, t, r, want, busy)
             if chosen:
                 return t, sorted(chosen)
             attempt += 1
 
-    def _round(self, r: int, start: float, first_task_id: int) -> Step:
+    def _round(
+        self, r: int, start: float, first_task_id: int, busy_until: dict[int, float]
+    ) -> Step:
         cfg = self.rounds
-        dispatch, chosen = self._select(r, start)
+        dispatch, chosen = self._select(r, start, busy_until)
         if not chosen:
             return Step(r + 1, start, start + cfg.deadline_s, (), (), 0)
         deadline = dispatch + cfg.deadline_s

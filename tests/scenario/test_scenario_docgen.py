@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import REPO
+from scenario_helpers import REPO
 
 from fedmobile_actors.scenario.docgen import (
     BEGIN,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import SCENARIOS, problems_of
+from scenario_helpers import SCENARIOS, problems_of
 
 from fedmobile_actors.cli.main import main
 from fedmobile_actors.errors import DataError

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import SCENARIOS, SMALL_SCENARIOS
+from scenario_helpers import SCENARIOS, SMALL_SCENARIOS
 
 from fedmobile_actors.cli.main import main
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import SCENARIOS, problems_of
+from scenario_helpers import SCENARIOS, problems_of
 
 from fedmobile_actors.scenario import load_scenario, scenario_to_yaml
 from fedmobile_actors.scenario.schema import MarkovAvailability, TraceAvailability

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import SCENARIOS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scenario_helpers import SCENARIOS
 
 from fedmobile_actors.errors import ScenarioError
 from fedmobile_actors.scenario import Scenario, load_scenario, scenario_to_yaml, validate_mapping

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import SCENARIOS
+from scenario_helpers import SCENARIOS
 
 from fedmobile_actors.errors import ScenarioError
 from fedmobile_actors.scenario import load_scenario, scenario_to_yaml

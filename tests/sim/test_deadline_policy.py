@@ -65,6 +65,16 @@ def test_next_round_starts_at_the_close_with_only_online_phones(five: Fleet) -> 
     assert all(t.base_version == 1 and t.dispatch_s == 4.0 for t in second.tasks)
 
 
+def test_busy_late_phones_are_not_selected_until_their_late_task_ends(five: Fleet) -> None:
+    """late_phones=busy: phones 1 and 3, late in round 1 (until 6 s and 11 s), sit out round 2
+    (dispatched at 4 s); with the default they are dispatched again."""
+    common = {"rounds": 2, "clients_per_round": 2, "overcommit": 2.5, "deadline_s": 10}
+    busy = _steps(five, SAMPLES, late_phones="busy", **common)[1]
+    assert sorted(t.phone_id for t in busy.tasks) == [0, 2]
+    abandon = _steps(five, SAMPLES, **common)[1]
+    assert sorted(t.phone_id for t in abandon.tasks) == [0, 1, 2, 3]
+
+
 def test_too_few_reports_by_the_deadline_close_at_the_deadline(five: Fleet) -> None:
     step = _steps(five, SAMPLES, rounds=1, clients_per_round=3, overcommit=2, deadline_s=5)[0]
     assert step.end_s == 5.0 and [t.phone_id for t in step.applied] == [0, 2]
