@@ -23,7 +23,6 @@ Usage: ``python -m benchmarks.bench_flower [--phones 50 200] [--rounds 4] [--jso
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -38,6 +37,8 @@ import yaml
 from benchmarks.bench_ideal import measure_ideal, measure_runtime
 from benchmarks.common import (
     REPO,
+    bench_parser,
+    logs_dir,
     machine,
     print_table,
     run_figures,
@@ -95,14 +96,9 @@ COLUMNS = [
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--phones", type=int, nargs="+", default=[50, 200])
-    parser.add_argument("--rounds", type=int, default=4, help="rounds timed (first is warm-up)")
-    parser.add_argument("--json", help="also write the JSON here")
-    parser.add_argument("--logs", default="bench-logs", help="child process logs")
+    parser = bench_parser(__doc__, [50, 200], 4)
     args = parser.parse_args()
-    logs = Path(args.logs)
-    logs.mkdir(parents=True, exist_ok=True)
+    logs = logs_dir(args)
     rows: list[dict[str, Any]] = []
     ratios: list[dict[str, Any]] = []
     for phones in args.phones:

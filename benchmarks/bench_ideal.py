@@ -16,7 +16,6 @@ Usage: ``python -m benchmarks.bench_ideal [--phones 200] [--rounds 4] [--json ou
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
 import os
 import time
@@ -27,6 +26,8 @@ import torch
 
 from benchmarks.common import (
     SEED,
+    bench_parser,
+    logs_dir,
     machine,
     print_table,
     run_figures,
@@ -137,14 +138,9 @@ def measure_runtime(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--phones", type=int, nargs="+", default=[200])
-    parser.add_argument("--rounds", type=int, default=4, help="rounds timed (first is warm-up)")
-    parser.add_argument("--json", help="also write the JSON here")
-    parser.add_argument("--logs", default="bench-logs", help="child process logs")
+    parser = bench_parser(__doc__, [200], 4)
     args = parser.parse_args()
-    logs = Path(args.logs)
-    logs.mkdir(parents=True, exist_ok=True)
+    logs = logs_dir(args)
     rows = []
     for phones in args.phones:
         ideal = measure_ideal(phones)

@@ -13,28 +13,29 @@ Usage: ``python -m benchmarks.bench_scale [--phones 100 500 1000 5000] [--rounds
 
 from __future__ import annotations
 
-import argparse
 import os
-from pathlib import Path
 from typing import Any
 
 from benchmarks.bench_ideal import measure_runtime
-from benchmarks.common import MemoryLimitExceeded, machine, mib, print_table, write_json
+from benchmarks.common import (
+    MemoryLimitExceeded,
+    bench_parser,
+    logs_dir,
+    machine,
+    mib,
+    print_table,
+    write_json,
+)
 
 PER_ROUND = 100
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--phones", type=int, nargs="+", default=[100, 500, 1000, 5000])
+    parser = bench_parser(__doc__, [100, 500, 1000, 5000], 3)
     parser.add_argument("--per-round", type=int, default=PER_ROUND)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds timed (first is warm-up)")
     parser.add_argument("--mem-limit-gb", type=float, default=14.0)
-    parser.add_argument("--json", help="also write the JSON here")
-    parser.add_argument("--logs", default="bench-logs", help="child process logs")
     args = parser.parse_args()
-    logs = Path(args.logs)
-    logs.mkdir(parents=True, exist_ok=True)
+    logs = logs_dir(args)
     limit = int(args.mem_limit_gb * 2**30)
     rows: list[dict[str, Any]] = []
     for phones in args.phones:

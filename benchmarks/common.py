@@ -11,6 +11,7 @@ is the machinery around the training.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -356,3 +357,22 @@ def run_figures(
         "loadavg_before": load_before,
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def bench_parser(doc: str | None, phones: list[int], rounds: int) -> argparse.ArgumentParser:
+    """The options every runtime benchmark takes: fleet sizes, rounds, JSON output, log folder."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--phones", type=int, nargs="+", default=phones)
+    parser.add_argument(
+        "--rounds", type=int, default=rounds, help="rounds timed (first is warm-up)"
+    )
+    parser.add_argument("--json", help="also write the JSON here")
+    parser.add_argument("--logs", default="bench-logs", help="child process logs")
+    return parser
+
+
+def logs_dir(args: argparse.Namespace) -> Path:
+    """The child-process log folder named by ``--logs``, created."""
+    logs = Path(args.logs)
+    logs.mkdir(parents=True, exist_ok=True)
+    return logs

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, TextIO, TypeVar
 
 from rich.console import Console
 from rich.progress import (
@@ -104,7 +104,33 @@ class _Display:
                 print(line, file=self.stream, flush=True)
 
 
-class RunProgress:
+_P = TypeVar("_P", bound="_Progress")
+
+
+class _Progress:
+    """The context-manager side shared by run and sweep progress: start and stop the display."""
+
+    _display: _Display
+    _done_at_start = 0
+
+    @property
+    def mode(self) -> Mode:
+        return self._display.mode
+
+    def __enter__(self: _P) -> _P:
+        self._display.start(self._done_at_start)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._display.stop()
+
+
+class RunProgress(_Progress):
     """Progress of one run: round i/N, virtual time, last accuracy, reports, ETA.
 
     Use as ``with RunProgress(rounds) as progress: ... progress.update(metrics)``. A resumed run
@@ -124,26 +150,11 @@ class RunProgress:
     ) -> None:
         self.total_rounds = total_rounds
         self.first_round = first_round
+        self._done_at_start = first_round
         self.label = label
         self._display = _Display(label, total_rounds, quiet, stream, every_s, clock)
         self._accuracy_full: float | None = None
         self._accuracy_missing: float | None = None
-
-    @property
-    def mode(self) -> Mode:
-        return self._display.mode
-
-    def __enter__(self) -> RunProgress:
-        self._display.start(self.first_round)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._display.stop()
 
     def eta_s(self, round_index: int) -> float | None:
         """Wall seconds left, from this session's pace (None before the first round)."""
@@ -172,7 +183,7 @@ class RunProgress:
         self._display.show(m.round, status, line, force=edge)
 
 
-class SweepProgress:
+class SweepProgress(_Progress):
     """Progress of a sweep: runs done out of the total, with the last run's final accuracy."""
 
     def __init__(
@@ -188,22 +199,6 @@ class SweepProgress:
         self.done = 0
         self.failed = 0
         self._display = _Display("sweep", total_runs, quiet, stream, every_s, clock)
-
-    @property
-    def mode(self) -> Mode:
-        return self._display.mode
-
-    def __enter__(self) -> SweepProgress:
-        self._display.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._display.stop()
 
     def run_done(
         self, name: str, summary: dict[str, Any] | None = None, failed: bool = False
