@@ -116,7 +116,7 @@ def run_cell(setting: TableSetting, cell: Cell, output_dir: str) -> CellResult:
     """Run one cell through the project's driver and read its last metrics row."""
     import torch
 
-    from fedmobile_actors.runtime.driver import run_scenario
+    from fedmobile_actors.orchestration.driver import run_scenario
     from fedmobile_actors.scenario import load_scenario
 
     torch.set_num_threads(1)

@@ -15,7 +15,7 @@ from fedmobile_actors.algorithms.strategy import ClientUpdate
 
 
 def admit(
-    current: Mapping[str, np.ndarray], updates: Sequence[ClientUpdate], weights: Sequence[float]
+    current: Mapping[str, np.ndarray], updates: Sequence[ClientUpdate], staleness: Sequence[float]
 ) -> tuple[list[ClientUpdate], np.ndarray, int]:
     """Updates fit to aggregate, their staleness factors (float64), and how many were rejected.
 
@@ -24,7 +24,7 @@ def admit(
     not an error: the update carries no weight and is left out.
     """
     kept, factors, rejected = [], [], 0
-    for u, s in zip(updates, weights, strict=True):
+    for u, s in zip(updates, staleness, strict=True):
         ok = (
             set(u.arrays) == set(current)
             and all(

@@ -52,7 +52,7 @@ class FedAvg(Strategy):
     def initial_state(self) -> GlobalState:
         return GlobalState(version=0, arrays=get_arrays(self.model))
 
-    def train_fill(self, generator: torch.Generator) -> Fill:
+    def train_fill(self, rng: torch.Generator) -> Fill:
         """How absent feature slices are filled during local training."""
         return zero_fill
 
@@ -68,13 +68,13 @@ class FedAvg(Strategy):
         self, payload: Arrays, data: LocalData, phone_id: int, base_version: int, task_id: int
     ) -> ClientUpdate:
         set_arrays(self.model, payload)
-        gen = torch.Generator().manual_seed(int_seed(self.context.seed, phone_id, task_id, "train"))
+        rng = torch.Generator().manual_seed(int_seed(self.context.seed, phone_id, task_id, "train"))
         loss = train_local(
             self.model,
             data,
             self.context.algorithm,
-            gen,
-            fill=self.train_fill(gen),
+            rng,
+            fill=self.train_fill(rng),
             extra_loss=self.extra_loss(payload),
         )
         return ClientUpdate(
@@ -86,11 +86,11 @@ class FedAvg(Strategy):
         )
 
     def aggregate(
-        self, state: GlobalState, updates: Sequence[ClientUpdate], weights: Sequence[float]
+        self, state: GlobalState, updates: Sequence[ClientUpdate], staleness: Sequence[float]
     ) -> AggregationResult:
-        updates, staleness, rejected = admit(state.arrays, updates, weights)
+        updates, factors, rejected = admit(state.arrays, updates, staleness)
         metrics = {"rejected": rejected}
-        w = [u.num_samples * s for u, s in zip(updates, staleness, strict=True)]
+        w = [u.num_samples * s for u, s in zip(updates, factors, strict=True)]
         if not updates or sum(w) <= 0:
             same = GlobalState(state.version + 1, state.arrays, state.info)
             return AggregationResult(same, metrics)

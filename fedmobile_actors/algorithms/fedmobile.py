@@ -200,17 +200,17 @@ class FedMobile(FedAvg):
     ) -> ClientUpdate:
         self._load(payload)
         algo = self.context.algorithm
-        gen = torch.Generator().manual_seed(int_seed(self.context.seed, phone_id, task_id, "train"))
+        rng = torch.Generator().manual_seed(int_seed(self.context.seed, phone_id, task_id, "train"))
         # The generator is trained last, so one set of prototypes serves training and both
         # evaluations: the head learns on exactly the fill it is tested with (docs/algorithm.md).
         fill = probability_fill(
             self.model, class_prototypes(self.generator, *self.probe), self.learnable
         )
         before = evaluate_model(self.model, data.dataset, data.present, fill)
-        train_loss = train_local(self.model, data, algo, gen, fill=fill)
+        train_loss = train_local(self.model, data, algo, rng, fill=fill)
         after = evaluate_model(self.model, data.dataset, data.present, fill)
         gen_losses = train_generator(
-            self.generator, self.model, data, self.config, self.learnable, gen, algo.batch_size
+            self.generator, self.model, data, self.config, self.learnable, rng, algo.batch_size
         )
         metrics = {
             "train_loss": _finite(train_loss),
@@ -227,9 +227,9 @@ class FedMobile(FedAvg):
     # ---- server -----------------------------------------------------------------------------
 
     def aggregate(
-        self, state: GlobalState, updates: Sequence[ClientUpdate], weights: Sequence[float]
+        self, state: GlobalState, updates: Sequence[ClientUpdate], staleness: Sequence[float]
     ) -> AggregationResult:
-        admitted, staleness, rejected = admit(state.arrays, updates, weights)
+        admitted, factors, rejected = admit(state.arrays, updates, staleness)
         metrics: dict[str, object] = {
             "reports": len(admitted),
             "rejected": rejected,
@@ -244,7 +244,7 @@ class FedMobile(FedAvg):
                 GlobalState(state.version + 1, state.arrays, state.info), metrics
             )
         model_keys = [k for k in state.arrays if not k.startswith(GEN_PREFIX)]
-        alpha, filtered = self.model_weights(admitted, staleness, state.info)
+        alpha, filtered = self.model_weights(admitted, factors, state.info)
         metrics["filtered"] = filtered
         if alpha.sum() > 0:
             model = weighted_average(
@@ -252,9 +252,7 @@ class FedMobile(FedAvg):
             )
         else:
             model = {k: state.arrays[k] for k in model_keys}
-        generator, gen_metrics = self.aggregate_generators(
-            state.version, admitted, staleness, model
-        )
+        generator, gen_metrics = self.aggregate_generators(state.version, admitted, factors, model)
         metrics.update(gen_metrics)
         info = {
             **state.info,

@@ -191,7 +191,7 @@ def train_generator(
     data: LocalData,
     config: FedMobileConfig,
     learnable: Collection[str],
-    torch_gen: torch.Generator,
+    rng: torch.Generator,
     batch_size: int,
 ) -> list[float]:
     """``config.generator_steps`` Adam steps on the distillation loss; the model stays frozen.
@@ -210,8 +210,8 @@ def train_generator(
     n = len(batches)
     try:
         for _step in range(config.generator_steps):
-            index = torch.randint(0, n, (min(batch_size, n),), generator=torch_gen)
-            z = torch.randn((len(index), generator.noise_dim), generator=torch_gen)
+            index = torch.randint(0, n, (min(batch_size, n),), generator=rng)
+            z = torch.randn((len(index), generator.noise_dim), generator=rng)
             loss = distillation_loss(
                 generator,
                 model,

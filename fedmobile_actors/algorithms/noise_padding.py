@@ -18,7 +18,7 @@ from fedmobile_actors.algorithms.training import Features, Fill
 from fedmobile_actors.seeding import SERVER, int_seed
 
 
-def noise_fill(std: float, generator: torch.Generator) -> Fill:
+def noise_fill(std: float, rng: torch.Generator) -> Fill:
     """Absent rows of each slice become N(0, std^2) noise; present rows are untouched."""
 
     def fill(
@@ -28,7 +28,7 @@ def noise_fill(std: float, generator: torch.Generator) -> Fill:
         for name, f in feats.items():
             mask = present[name]
             if not bool(mask.all()):
-                noise = torch.randn(f.shape, generator=generator, dtype=f.dtype) * std
+                noise = torch.randn(f.shape, generator=rng, dtype=f.dtype) * std
                 out[name] = torch.where(mask[:, None], f, noise)
         return out
 
@@ -40,8 +40,8 @@ class NoisePadding(FedAvg):
 
     name = "noise_padding"
 
-    def train_fill(self, generator: torch.Generator) -> Fill:
-        return noise_fill(self.context.algorithm.noise_std, generator)
+    def train_fill(self, rng: torch.Generator) -> Fill:
+        return noise_fill(self.context.algorithm.noise_std, rng)
 
     def eval_fill(self, state: GlobalState) -> Fill:
         seed = int_seed(self.context.seed, SERVER, state.version, "eval-noise")

@@ -104,10 +104,10 @@ class Strategy(ABC):
 
     @abstractmethod
     def aggregate(
-        self, state: GlobalState, updates: Sequence[ClientUpdate], weights: Sequence[float]
+        self, state: GlobalState, updates: Sequence[ClientUpdate], staleness: Sequence[float]
     ) -> AggregationResult:
-        """Fold ``updates`` (in application order; ``weights`` are staleness factors, 1.0 when
-        fresh) into a new state whose version is ``state.version + 1``."""
+        """Fold ``updates`` (in application order; ``staleness`` holds each one's staleness
+        factor, 1.0 when fresh) into a new state whose version is ``state.version + 1``."""
 
     @abstractmethod
     def evaluate(

@@ -104,7 +104,7 @@ def train_local(
     model: MultimodalNet,
     data: LocalData,
     config: AlgorithmConfig,
-    generator: torch.Generator,
+    rng: torch.Generator,
     fill: Fill = zero_fill,
     extra_loss: ExtraLoss | None = None,
 ) -> float:
@@ -114,7 +114,7 @@ def train_local(
     optim = LocalSGD(list(model.parameters()), lr=config.lr, momentum=config.momentum)
     total, count = 0.0, 0
     for _epoch in range(config.local_epochs):
-        order = torch.randperm(len(batches), generator=generator)
+        order = torch.randperm(len(batches), generator=rng)
         for start in range(0, len(batches), config.batch_size):
             batch = batches.take(order[start : start + config.batch_size])
             feats = fill(model.encode(batch.inputs, batch.present), batch.present, batch.labels)

@@ -112,31 +112,31 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"# {args.scenario}: valid", file=sys.stderr)
         return 0
     if args.command == "run":
-        from fedmobile_actors.runtime.driver import run_scenario
+        from fedmobile_actors.orchestration.driver import run_scenario
 
         scenario = load_scenario(args.scenario, _overrides(args))
         run_dir = run_scenario(scenario, quiet=args.quiet)
         _print_result(run_dir.path)
         return 0
     if args.command == "resume":
-        from fedmobile_actors.runtime.driver import resume_run
+        from fedmobile_actors.orchestration.driver import resume_run
 
         run_dir = resume_run(args.run_dir, quiet=args.quiet)
         _print_result(run_dir.path)
         return 0
     if args.command == "report":
-        from fedmobile_actors.report import report_runs
+        from fedmobile_actors.report.plots import report_runs
 
         for path in report_runs([Path(p) for p in args.run_dirs]):
             print(path)
         return 0
     if args.command == "compare":
-        from fedmobile_actors.report import compare_runs
+        from fedmobile_actors.report.compare import compare_runs
 
         compare_runs([Path(p) for p in args.run_dirs], csv_path=args.csv)
         return 0
     if args.command == "sweep":
-        from fedmobile_actors.runtime.sweep import run_sweep
+        from fedmobile_actors.orchestration.sweep import run_sweep
 
         scenario = load_scenario(args.scenario, _overrides(args))
         sweep_dir = run_sweep(scenario, quiet=args.quiet)

@@ -1,4 +1,6 @@
-"""Per-round metrics and the per-task event log, as rows written while the run works.
+"""Per-round metrics and the per-task event log as files: rows written while the run works.
+
+The row types (``RoundMetrics``, event rows) are made by the runtime (``runtime/metrics.py``).
 
 Both are written twice: CSV for people and spreadsheets, JSON lines for programs (the twin keeps
 lists such as Shapley weights as lists). Rows are appended and flushed per round, so an
@@ -11,65 +13,8 @@ import csv
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
-
-from fedmobile_actors.sim.tasks import Task
-
-
-@dataclass(frozen=True)
-class RoundMetrics:
-    """One aggregation's figures. Accuracies are NaN for rounds that were not evaluated."""
-
-    round: int  # the global version this round produced (1..rounds)
-    virtual_time_s: float  # virtual clock at aggregation
-    wall_time_s: float  # seconds since the run started (wall clock)
-    accuracy_full: float  # test accuracy, every modality present
-    accuracy_missing: float  # test accuracy under the scenario's test-time missing pattern
-    loss: float  # test cross-entropy, every modality present
-    train_loss: float  # mean local training loss of applied updates
-    dispatched: int
-    reported: int  # updates aggregated
-    dropped_offline: int
-    dropped_failed: int
-    late: int
-    stale: int
-    rejected: int  # corrupt, mis-shaped or non-finite updates
-    bytes_down: int
-    bytes_up: int
-    clusters: int = 0  # FedMobile: generator clusters this round
-    shapley_weights: tuple[float, ...] = field(default_factory=tuple)
-
-    @staticmethod
-    def columns() -> list[str]:
-        return [f.name for f in fields(RoundMetrics)]
-
-    def as_row(self) -> dict[str, Any]:
-        row = asdict(self)
-        row["shapley_weights"] = list(self.shapley_weights)
-        return row
-
-    @staticmethod
-    def from_row(row: dict[str, Any]) -> RoundMetrics:
-        """The inverse of ``as_row`` for a JSON-lines row (``null`` floats become NaN)."""
-        values = {name: row[name] for name in RoundMetrics.columns() if name in row}
-        for name in FLOAT_METRIC_COLUMNS:
-            if values.get(name) is None:
-                values[name] = math.nan
-        values["shapley_weights"] = tuple(values.get("shapley_weights") or ())
-        return RoundMetrics(**values)
-
-
-#: RoundMetrics columns holding floats: their JSON ``null`` is NaN (not evaluated, or no loss).
-FLOAT_METRIC_COLUMNS = (
-    "virtual_time_s",
-    "wall_time_s",
-    "accuracy_full",
-    "accuracy_missing",
-    "loss",
-    "train_loss",
-)
 
 
 def _csv_value(value: Any) -> Any:
@@ -110,41 +55,6 @@ class RowWriter:
     def close(self) -> None:
         self._csv.close()
         self._jsonl.close()
-
-
-EVENT_COLUMNS = [
-    "task_id",
-    "phone_id",
-    "base_version",
-    "round",
-    "dispatch_s",
-    "end_s",
-    "outcome",
-    "staleness",
-    "weight",
-    "bytes_down",
-    "bytes_up",
-]
-
-
-def event_rows(round_index: int, tasks: tuple[Task, ...]) -> list[dict[str, Any]]:
-    """Event-log rows for the tasks that ended in one round."""
-    return [
-        {
-            "task_id": t.task_id,
-            "phone_id": t.phone_id,
-            "base_version": t.base_version,
-            "round": round_index,
-            "dispatch_s": t.dispatch_s,
-            "end_s": t.end_s,
-            "outcome": t.outcome.value,
-            "staleness": t.staleness,
-            "weight": t.weight,
-            "bytes_down": t.down_bytes,
-            "bytes_up": t.up_bytes,
-        }
-        for t in tasks
-    ]
 
 
 def read_jsonl(path: Path, nan_columns: Iterable[str] = ()) -> list[dict[str, Any]]:

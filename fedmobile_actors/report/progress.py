@@ -26,7 +26,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from fedmobile_actors.report.metrics import RoundMetrics
+from fedmobile_actors.runtime.metrics import RoundMetrics
 
 Mode = Literal["quiet", "live", "lines"]
 

@@ -25,13 +25,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fedmobile_actors.errors import RunDirError
-from fedmobile_actors.report.metrics import (
-    EVENT_COLUMNS,
-    FLOAT_METRIC_COLUMNS,
-    RoundMetrics,
-    RowWriter,
-    read_jsonl,
-)
+from fedmobile_actors.report.metrics import RowWriter, read_jsonl
+from fedmobile_actors.runtime.metrics import EVENT_COLUMNS, FLOAT_METRIC_COLUMNS, RoundMetrics
 
 RUN_INFO = "run.json"
 SCENARIO = "scenario.yaml"

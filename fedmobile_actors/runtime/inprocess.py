@@ -1,4 +1,5 @@
-"""The in-process backend: the same server and hosts, no Ray. For tests and debugging.
+"""The in-process backend: the same server and hosts in one process, no Ray. For tests,
+debugging and sweeps of one-core runs.
 
 Results are bit-identical to the Ray backend's: the server code is the same, hosts build the same
 world, and updates are applied in virtual-time order whatever order they were computed in.
@@ -6,9 +7,14 @@ world, and updates are applied in virtual-time order whatever order they were co
 
 from __future__ import annotations
 
-from fedmobile_actors.runtime.hosts import HostPool
+import asyncio
+from typing import Any
+
+from fedmobile_actors.runtime.backend import Backend
+from fedmobile_actors.runtime.hosts import HostPool, host_count
 from fedmobile_actors.runtime.phone_host import PhoneHost
-from fedmobile_actors.runtime.world import SharedData
+from fedmobile_actors.runtime.server import RoundOutput, Server
+from fedmobile_actors.runtime.world import SharedData, World
 from fedmobile_actors.scenario.schema import Scenario
 from fedmobile_actors.sim.tasks import Task
 
@@ -31,3 +37,27 @@ class InProcessHostPool(HostPool):
         host = self.hosts[self.host_of(task.phone_id)]
         payload = None if host.has_payload(task.base_version) else self._payloads[task.base_version]
         return host.train(task.task_id, task.phone_id, task.base_version, payload)
+
+
+class InProcessBackend(Backend):
+    """Server and hosts in this process, on a private event loop."""
+
+    def __init__(self, scenario: Scenario, checkpoint: bytes | None = None) -> None:
+        size = host_count(scenario.fleet.phones, scenario.runtime.hosts, None, 1)
+        self._loop = asyncio.new_event_loop()
+        world = World.build(scenario)  # built once, shared by the server and its hosts
+        pool = InProcessHostPool(scenario, size, world.data)
+        self.server = Server(scenario, pool, checkpoint, world)
+        self._hosts = size
+
+    def run_round(self) -> RoundOutput | None:
+        return self._loop.run_until_complete(self.server.run_round())
+
+    def checkpoint(self) -> bytes:
+        return self.server.checkpoint()
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": "inprocess", "hosts": self._hosts, "nodes": 1}
+
+    def shutdown(self) -> None:
+        self._loop.close()

@@ -22,8 +22,8 @@ from fedmobile_actors.algorithms.registry import make_strategy
 from fedmobile_actors.algorithms.strategy import ClientUpdate, GlobalState, Strategy
 from fedmobile_actors.data import LocalData
 from fedmobile_actors.errors import RunDirError, WireError
-from fedmobile_actors.report.metrics import RoundMetrics, event_rows
 from fedmobile_actors.runtime.hosts import HostPool
+from fedmobile_actors.runtime.metrics import RoundMetrics, event_rows
 from fedmobile_actors.runtime.world import World
 from fedmobile_actors.scenario.schema import Scenario
 from fedmobile_actors.sim import make_policy
@@ -118,7 +118,7 @@ class Server:
         wall_start = time.perf_counter()
         results = await asyncio.gather(*(self.pool.train(task) for task in step.applied))
         updates: list[ClientUpdate] = []
-        weights: list[float] = []
+        staleness: list[float] = []
         rejected = 0
         for task, blob in zip(step.applied, results, strict=True):
             try:
@@ -129,8 +129,8 @@ class Server:
                 rejected += 1
                 continue
             updates.append(update)
-            weights.append(task.weight)
-        result = self.strategy.aggregate(self.state, updates, weights)
+            staleness.append(task.weight)
+        result = self.strategy.aggregate(self.state, updates, staleness)
         self.state = result.state
         self.virtual_time_s = step.end_s
         self._payload_bytes = encode_arrays(self.strategy.payload(self.state))

@@ -106,7 +106,7 @@ def _real_data() -> Path | None:
 @pytest.mark.skipif(_real_data() is None, reason="USC-HAD not present (set FEDMOBILE_USC_HAD)")
 def test_paper_scenario_runs_one_round_in_process_on_the_real_data(tmp_path: Path) -> None:
     """scenarios/usc_had_paper.yaml end to end (one round): data, fleet, FedMobile, metrics."""
-    from fedmobile_actors.runtime.driver import run_scenario
+    from fedmobile_actors.orchestration.driver import run_scenario
     from fedmobile_actors.scenario import load_scenario
 
     scenario = load_scenario(

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from fedmobile_actors.report.metrics import RoundMetrics, event_rows
 from fedmobile_actors.report.run_dir import RunDir, RunInfo
+from fedmobile_actors.runtime.metrics import RoundMetrics, event_rows
 from fedmobile_actors.scenario import Scenario, scenario_to_yaml
 from fedmobile_actors.sim.tasks import Outcome, Task
 

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from fedmobile_actors.report.metrics import RoundMetrics
 from fedmobile_actors.report.progress import RunProgress, SweepProgress, format_duration
+from fedmobile_actors.runtime.metrics import RoundMetrics
 
 
 def metrics(round_index: int, accuracy: float = 0.5) -> RoundMetrics:

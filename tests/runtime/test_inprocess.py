@@ -10,8 +10,7 @@ from dataclasses import asdict
 import pytest
 from conftest_helpers import metrics_of  # type: ignore[import-not-found]
 
-from fedmobile_actors.runtime.backend import InProcessBackend
-from fedmobile_actors.runtime.inprocess import InProcessHostPool
+from fedmobile_actors.runtime.inprocess import InProcessBackend, InProcessHostPool
 from fedmobile_actors.runtime.server import Server
 from fedmobile_actors.scenario import Scenario
 from fedmobile_actors.sim.tasks import Task

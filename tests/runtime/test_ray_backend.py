@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from conftest_helpers import metrics_of  # type: ignore[import-not-found]
 
-from fedmobile_actors.runtime.backend import InProcessBackend
+from fedmobile_actors.runtime.inprocess import InProcessBackend
 from fedmobile_actors.scenario import Scenario
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from fedmobile_actors.cli.main import main
+from fedmobile_actors.orchestration.driver import run_scenario
 from fedmobile_actors.report.run_dir import RunDir
-from fedmobile_actors.runtime.driver import run_scenario
 from fedmobile_actors.scenario import load_scenario
 
 TINY = {

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fedmobile_actors.cli.main import main
-from fedmobile_actors.runtime.sweep import create_sweep_dir, run_sweep, worker_count
+from fedmobile_actors.orchestration.sweep import create_sweep_dir, run_sweep, worker_count
 from fedmobile_actors.scenario import load_scenario
 
 TINY = """

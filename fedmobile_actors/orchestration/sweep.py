@@ -38,11 +38,11 @@ from pathlib import Path
 from typing import Any
 
 from fedmobile_actors.errors import RunDirError, UserError
+from fedmobile_actors.orchestration.driver import run_scenario
 from fedmobile_actors.report.compare import write_sweep_table
 from fedmobile_actors.report.progress import SweepProgress
 from fedmobile_actors.report.run_dir import RunDir, claim_new_dir
 from fedmobile_actors.report.summary import load_summary, summarise
-from fedmobile_actors.runtime.driver import run_scenario
 from fedmobile_actors.scenario import Scenario, scenario_to_yaml
 from fedmobile_actors.scenario.sweep import SweepPoint, expand_sweep
 
@@ -83,11 +83,9 @@ def run_sweep(scenario: Scenario, quiet: bool = False) -> Path:
         write_table(sweep_dir, points, results)
     rows = [row for row in sweep_rows(points, results) if row[1]["status"] == "finished"]
     if scenario.output.plots and rows:
-        from fedmobile_actors.report import plots
+        from fedmobile_actors.report.plots import make_sweep_plots
 
-        make = getattr(plots, "make_sweep_plots", None)
-        if make is not None:
-            make(sweep_dir, rows)
+        make_sweep_plots(sweep_dir, rows)
     failed = [r for r in results.values() if r.error is not None]
     if points and len(failed) == len(points):
         first = failed[0].error or ""

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from fedmobile_actors import __version__
 from fedmobile_actors.errors import RunDirError
-from fedmobile_actors.report.metrics import RoundMetrics
 from fedmobile_actors.report.progress import RunProgress
 from fedmobile_actors.report.run_dir import RunDir, RunInfo, now_iso
 from fedmobile_actors.runtime.backend import Backend, make_backend
+from fedmobile_actors.runtime.metrics import RoundMetrics
 from fedmobile_actors.runtime.world import World
 from fedmobile_actors.scenario import Scenario, load_scenario, scenario_to_yaml
 from fedmobile_actors.scenario.schema import SyntheticSource

@@ -1,0 +1,90 @@
+"""What one round produces: its metrics row and its tasks' event-log rows.
+
+These types live where the round is made (the server); the report layer writes and reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from fedmobile_actors.sim.tasks import Task
+
+
+@dataclass(frozen=True)
+class RoundMetrics:
+    """One aggregation's figures. Accuracies are NaN for rounds that were not evaluated."""
+
+    round: int  # the global version this round produced (1..rounds)
+    virtual_time_s: float  # virtual clock at aggregation
+    wall_time_s: float  # seconds since the run started (wall clock)
+    accuracy_full: float  # test accuracy, every modality present
+    accuracy_missing: float  # test accuracy under the scenario's test-time missing pattern
+    loss: float  # test cross-entropy, every modality present
+    train_loss: float  # mean local training loss of applied updates
+    dispatched: int
+    reported: int  # updates aggregated
+    dropped_offline: int
+    dropped_failed: int
+    late: int
+    stale: int
+    rejected: int  # corrupt, mis-shaped or non-finite updates
+    bytes_down: int
+    bytes_up: int
+    clusters: int = 0  # FedMobile: generator clusters this round
+    shapley_weights: tuple[float, ...] = field(default_factory=tuple)
+
+    @staticmethod
+    def columns() -> list[str]:
+        return [f.name for f in fields(RoundMetrics)]
+
+    def as_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["shapley_weights"] = list(self.shapley_weights)
+        return row
+
+
+#: RoundMetrics columns holding floats: their JSON ``null`` is NaN (not evaluated, or no loss).
+FLOAT_METRIC_COLUMNS = (
+    "virtual_time_s",
+    "wall_time_s",
+    "accuracy_full",
+    "accuracy_missing",
+    "loss",
+    "train_loss",
+)
+
+
+EVENT_COLUMNS = [
+    "task_id",
+    "phone_id",
+    "base_version",
+    "round",
+    "dispatch_s",
+    "end_s",
+    "outcome",
+    "staleness",
+    "weight",
+    "bytes_down",
+    "bytes_up",
+]
+
+
+def event_rows(round_index: int, tasks: tuple[Task, ...]) -> list[dict[str, Any]]:
+    """Event-log rows for the tasks that ended in one round."""
+    return [
+        {
+            "task_id": t.task_id,
+            "phone_id": t.phone_id,
+            "base_version": t.base_version,
+            "round": round_index,
+            "dispatch_s": t.dispatch_s,
+            "end_s": t.end_s,
+            "outcome": t.outcome.value,
+            "staleness": t.staleness,
+            "weight": t.weight,
+            "bytes_down": t.down_bytes,
+            "bytes_up": t.up_bytes,
+        }
+        for t in tasks
+    ]
