@@ -241,21 +241,29 @@ def bounds(field: FieldInfo | None) -> str:
         return ""
     low = high = ""
     length: list[str] = []
+    unit = "character(s)" if field.annotation is str else "item(s)"
     for item in field.metadata:
         if isinstance(item, Ge):
             low = f"{item.ge} <= "
         elif isinstance(item, Gt):
             low = f"{item.gt} < "
         elif isinstance(item, Le):
-            high = f" <= {item.le:,}".replace(",", "_")
+            high = f" <= {_number(item.le)}"
         elif isinstance(item, Lt):
             high = f" < {item.lt}"
         elif isinstance(item, MinLen):
-            length.append(f"at least {item.min_length} item(s)")
+            length.append(f"at least {item.min_length:_} {unit}")
         elif isinstance(item, MaxLen):
-            length.append(f"at most {item.max_length} item(s)")
+            length.append(f"at most {item.max_length:_} {unit}")
     text = f"{low}x{high}" if low or high else ""
     return ", ".join([t for t in (text, *length) if t])
+
+
+def _number(value: Any) -> str:
+    """A bound as a user would type it: 1_000_000 for whole numbers, 0.001 or 1e+09 otherwise."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        value = int(value)
+    return f"{value:_}" if isinstance(value, int) else f"{value:g}"
 
 
 def allowed(field: FieldInfo | None, annotation: Any = None) -> str:

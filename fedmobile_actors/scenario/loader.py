@@ -264,6 +264,8 @@ _RANGE_ERRORS = {
     "less_than_equal",
     "too_short",
     "too_long",
+    "string_too_short",
+    "string_too_long",
 }
 _TYPE_WORDS = {
     "int_from_float": "not a whole number",

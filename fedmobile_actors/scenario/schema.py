@@ -8,11 +8,23 @@ descriptions are the reference text that ``docs/scenarios.md`` is generated from
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
+
+#: Largest synthetic dataset (float32 bytes): beyond it the run would not fit a laptop's memory.
+MAX_DATA_BYTES = 4 * 2**30
+
+#: Largest number of weights of the per-modality encoders together (about 400 MB of float32).
+MAX_MODEL_WEIGHTS = 100_000_000
+
+#: Most retries of an empty round (deadline_s / idle_retry_s) and most availability changes a
+#: phone may need over the run: beyond them the simulator would search or allocate for minutes.
+MAX_IDLE_RETRIES = 100_000
+MAX_AVAILABILITY_CHANGES = 10_000_000
 
 #: Largest root seed: seeding.py keys streams by the seed's low 32 bits, so larger seeds would
 #: silently collide with smaller ones.
@@ -50,15 +62,15 @@ class Constant(Frozen):
     """Always the same value; a plain number (``up_mbps: 5``) stands for this."""
 
     dist: Literal["constant"] = "constant"
-    value: float = Field(ge=0, description="The value.")
+    value: float = Field(ge=0, le=1e9, description="The value.")
 
 
 class Uniform(Frozen):
     """Uniform between low and high."""
 
     dist: Literal["uniform"] = "uniform"
-    low: float = Field(ge=0, description="Lower bound.")
-    high: float = Field(ge=0, description="Upper bound (>= low).")
+    low: float = Field(ge=0, le=1e9, description="Lower bound.")
+    high: float = Field(ge=0, le=1e9, description="Upper bound (>= low).")
 
     @field_validator("high")
     @classmethod
@@ -73,8 +85,8 @@ class LogNormal(Frozen):
     """Log-normal with the given median and log-space sigma: the usual shape of device speeds."""
 
     dist: Literal["lognormal"] = "lognormal"
-    median: float = Field(gt=0, description="Median of the distribution.")
-    sigma: float = Field(default=0.5, ge=0, description="Standard deviation of log(value).")
+    median: float = Field(gt=0, le=1e9, description="Median of the distribution.")
+    sigma: float = Field(default=0.5, ge=0, le=3, description="Standard deviation of log(value).")
 
 
 Distribution = Annotated[Constant | Uniform | LogNormal, Field(discriminator="dist")]
@@ -102,7 +114,9 @@ class DeviceTier(Frozen):
     )
     down_mbps: Distribution = Field(description="Downlink bandwidth in megabits per second.")
     up_mbps: Distribution = Field(description="Uplink bandwidth in megabits per second.")
-    latency_s: float = Field(default=0.05, ge=0, description="One-way network latency, seconds.")
+    latency_s: float = Field(
+        default=0.05, ge=0, le=3600, description="One-way network latency, seconds."
+    )
 
     @field_validator("samples_per_second", "down_mbps", "up_mbps", mode="before")
     @classmethod
@@ -156,21 +170,27 @@ class MarkovAvailability(Frozen):
     """Two-state on/off process with exponential holding times (continuous-time Markov chain)."""
 
     model: Literal["markov"] = "markov"
-    mean_on_s: float = Field(default=600.0, gt=0, description="Mean online duration, seconds.")
-    mean_off_s: float = Field(default=300.0, gt=0, description="Mean offline duration, seconds.")
+    mean_on_s: float = Field(
+        default=600.0, ge=1, le=1e9, description="Mean online duration, seconds."
+    )
+    mean_off_s: float = Field(
+        default=300.0, ge=1, le=1e9, description="Mean offline duration, seconds."
+    )
 
 
 class DiurnalAvailability(Frozen):
     """Online probability follows a day cycle; each phone has its own phase offset."""
 
     model: Literal["diurnal"] = "diurnal"
-    period_s: float = Field(default=86400.0, gt=0, description="Length of one cycle, seconds.")
+    period_s: float = Field(
+        default=86400.0, ge=1, le=1e9, description="Length of one cycle, seconds."
+    )
     peak_online: float = Field(default=0.9, ge=0, le=1, description="Online probability at peak.")
     trough_online: float = Field(
         default=0.2, ge=0, le=1, description="Online probability at trough."
     )
     slot_s: float = Field(
-        default=600.0, gt=0, description="Length of a slot during which the state is held."
+        default=600.0, ge=1, le=1e9, description="Length of a slot during which the state is held."
     )
 
 
@@ -184,7 +204,10 @@ class TraceAvailability(Frozen):
     model: Literal["trace"] = "trace"
     file: str = Field(description="Path to the CSV trace, relative to the scenario file.")
     loop_s: float | None = Field(
-        default=None, gt=0, description="Repeat the trace every loop_s seconds (None: once)."
+        default=None,
+        ge=1,
+        le=1e9,
+        description="Repeat the trace every loop_s seconds (None: once).",
     )
 
 
@@ -216,6 +239,27 @@ class FleetConfig(Frozen):
     @classmethod
     def _plain_number(cls, value: Any) -> Any:
         return _number_as_constant(value)
+
+    @field_validator("availability")
+    @classmethod
+    def _sometimes_online(cls, availability: Any) -> Any:
+        """A fleet that is never online can get no report in any round: refuse it up front."""
+        never = (
+            isinstance(availability, BernoulliAvailability) and availability.p_online == 0
+        ) or (
+            isinstance(availability, DiurnalAvailability)
+            and availability.peak_online == 0
+            and availability.trough_online == 0
+        )
+        if never:
+            at = "p_online" if isinstance(availability, BernoulliAvailability) else "peak_online"
+            raise rule_error(
+                at,
+                0,
+                "every phone is always offline, so no round can ever get a report; "
+                "allowed: an online probability above 0",
+            )
+        return availability
 
     @field_validator("tiers")
     @classmethod
@@ -265,7 +309,9 @@ class SyntheticSource(Frozen):
 
     kind: Literal["synthetic"] = "synthetic"
     num_classes: int = Field(default=6, ge=2, le=100, description="Number of activity classes.")
-    samples: int = Field(default=4000, ge=20, description="Total windows (train + test).")
+    samples: int = Field(
+        default=4000, ge=20, le=10_000_000, description="Total windows (train + test)."
+    )
     modalities: tuple[ModalityShape, ...] = Field(
         default_factory=_default_synthetic_modalities, min_length=1, description="Modalities."
     )
@@ -276,16 +322,30 @@ class SyntheticSource(Frozen):
         description="Cross-modal correlation: how much of each modality's class signal is shared "
         "with the other modalities (0: independent, 1: identical latent cause).",
     )
-    noise: float = Field(default=1.0, ge=0, description="Per-sample Gaussian noise level.")
-    subjects: int = Field(default=10, ge=1, description="Simulated subjects (natural partition).")
+    noise: float = Field(default=1.0, ge=0, le=1000, description="Per-sample Gaussian noise level.")
+    subjects: int = Field(
+        default=10, ge=1, le=100_000, description="Simulated subjects (natural partition)."
+    )
 
     @field_validator("modalities")
     @classmethod
-    def _unique_names(cls, modalities: tuple[ModalityShape, ...]) -> tuple[ModalityShape, ...]:
+    def _unique_names(
+        cls, modalities: tuple[ModalityShape, ...], info: ValidationInfo
+    ) -> tuple[ModalityShape, ...]:
         names = [m.name for m in modalities]
         for index, name in enumerate(names):
             if name in names[:index]:
                 raise rule_error(f"{index}.name", name, "modality names must be unique")
+        samples = info.data.get("samples")
+        if samples is not None:
+            size = samples * sum(m.channels * m.steps for m in modalities) * 4
+            if size > MAX_DATA_BYTES:
+                raise rule_error(
+                    "",
+                    [f"{m.name}: {m.channels}x{m.steps}" for m in modalities],
+                    f"samples x channels x steps needs {size / 2**30:.1f} GiB of float32; "
+                    f"allowed: at most {MAX_DATA_BYTES / 2**30:.0f} GiB (lower samples or sizes)",
+                )
         return modalities
 
 
@@ -298,8 +358,12 @@ class UscHadSource(Frozen):
         description="Dataset directory (the one holding Subject1..14, or its parent). "
         "None: the FEDMOBILE_USC_HAD environment variable.",
     )
-    window: int = Field(default=100, ge=8, description="Window length in samples (100 Hz).")
-    stride: int = Field(default=50, ge=1, description="Stride between windows in samples.")
+    window: int = Field(
+        default=100, ge=8, le=10_000, description="Window length in samples (100 Hz)."
+    )
+    stride: int = Field(
+        default=50, ge=1, le=10_000, description="Stride between windows in samples."
+    )
     subjects: tuple[int, ...] | None = Field(
         default=None, description="Subjects to load (1..14); None: all."
     )
@@ -337,8 +401,12 @@ class DirichletPartition(Frozen):
     """Label skew: each class is split across phones by Dirichlet(alpha) proportions."""
 
     kind: Literal["dirichlet"] = "dirichlet"
-    alpha: float = Field(default=0.5, gt=0, description="Concentration; smaller is more skewed.")
-    min_samples: int = Field(default=8, ge=1, description="Redraw until every phone has this many.")
+    alpha: float = Field(
+        default=0.5, ge=0.001, le=1e6, description="Concentration; smaller is more skewed."
+    )
+    min_samples: int = Field(
+        default=8, ge=1, le=100_000, description="Redraw until every phone has this many."
+    )
 
 
 class SubjectPartition(Frozen):
@@ -409,39 +477,67 @@ class ModalitiesConfig(Frozen):
 class ModelConfig(Frozen):
     """Per-modality 1-D conv encoders, concatenated features, a linear classifier head."""
 
-    conv_channels: tuple[int, ...] = Field(
-        default=(32, 64), min_length=1, description="Output channels of each Conv1d layer."
+    conv_channels: tuple[Annotated[int, Field(ge=1, le=1024)], ...] = Field(
+        default=(32, 64),
+        min_length=1,
+        max_length=8,
+        description="Output channels of each Conv1d layer.",
     )
-    kernel_size: int = Field(default=5, ge=1, description="Conv1d kernel size (odd keeps length).")
+    kernel_size: int = Field(
+        default=5,
+        ge=1,
+        le=64,
+        description="Conv1d kernel size (odd keeps length); at most the shortest window.",
+    )
 
 
 class FedMobileConfig(Frozen):
     """FedMobile's own knobs: generator, distillation, clustering, Shapley, contribution weights."""
 
-    noise_dim: int = Field(default=16, ge=1, description="Dimension of the generator's noise z.")
-    generator_hidden: int = Field(default=64, ge=1, description="Generator hidden width.")
-    generator_lr: float = Field(default=0.01, gt=0, description="Generator learning rate.")
-    generator_steps: int = Field(
-        default=20, ge=0, description="Generator optimisation steps per local round."
+    noise_dim: int = Field(
+        default=16, ge=1, le=1024, description="Dimension of the generator's noise z."
     )
-    temperature: float = Field(default=2.0, gt=0, description="Distillation temperature T.")
-    kd_weight: float = Field(default=1.0, ge=0, description="Weight of the KL distillation term.")
+    generator_hidden: int = Field(default=64, ge=1, le=4096, description="Generator hidden width.")
+    generator_lr: float = Field(default=0.01, gt=0, le=10, description="Generator learning rate.")
+    generator_steps: int = Field(
+        default=20, ge=0, le=100_000, description="Generator optimisation steps per local round."
+    )
+    temperature: float = Field(
+        default=2.0, ge=0.01, le=100, description="Distillation temperature T."
+    )
+    kd_weight: float = Field(
+        default=1.0, ge=0, le=1000, description="Weight of the KL distillation term."
+    )
     feature_match_weight: float = Field(
         default=1.0,
         ge=0,
+        le=1000,
         description="Weight of MSE(generated, real feature): pins the level of generated "
         "features, which the shift-invariant KL leaves free (see docs/algorithm.md).",
     )
     ce_weight: float = Field(
-        default=1.0, ge=0, description="Weight of the head's cross-entropy on generated features."
+        default=1.0,
+        ge=0,
+        le=1000,
+        description="Weight of the head's cross-entropy on generated features.",
     )
-    clusters: int = Field(default=4, ge=1, description="K of k-means over generators (capped).")
-    probe_size: int = Field(default=64, ge=1, description="Probe batch of (z, y) per class set.")
+    clusters: int = Field(
+        default=4, ge=1, le=256, description="K of k-means over generators (capped)."
+    )
+    probe_size: int = Field(
+        default=64, ge=1, le=10_000, description="Probe batch of (z, y) per class set."
+    )
     shapley_exact_max: int = Field(
-        default=10, ge=1, description="Exact Shapley up to this many clusters, Monte Carlo above."
+        default=10,
+        ge=1,
+        le=16,
+        description="Exact Shapley up to this many clusters (2^K coalitions), Monte Carlo above.",
     )
     shapley_permutations: int = Field(
-        default=200, ge=1, description="Monte Carlo permutations when K > shapley_exact_max."
+        default=200,
+        ge=1,
+        le=100_000,
+        description="Monte Carlo permutations when K > shapley_exact_max.",
     )
     alpha_rule: Literal["contribution", "samples"] = Field(
         default="contribution",
@@ -471,13 +567,13 @@ class AlgorithmConfig(Frozen):
     """The strategy and its local-training hyperparameters."""
 
     name: AlgorithmName = Field(default="fedavg", description="Strategy.")
-    local_epochs: int = Field(default=1, ge=1, description="Local epochs per task.")
-    batch_size: int = Field(default=32, ge=1, description="Local mini-batch size.")
-    lr: float = Field(default=0.05, gt=0, description="Local SGD learning rate.")
+    local_epochs: int = Field(default=1, ge=1, le=1000, description="Local epochs per task.")
+    batch_size: int = Field(default=32, ge=1, le=100_000, description="Local mini-batch size.")
+    lr: float = Field(default=0.05, gt=0, le=10, description="Local SGD learning rate.")
     momentum: float = Field(default=0.0, ge=0, lt=1, description="Local SGD momentum.")
-    mu: float = Field(default=0.01, ge=0, description="FedProx proximal weight.")
+    mu: float = Field(default=0.01, ge=0, le=1000, description="FedProx proximal weight.")
     noise_std: float = Field(
-        default=1.0, ge=0, description="Std of the random-noise padding baseline's fill."
+        default=1.0, ge=0, le=1000, description="Std of the random-noise padding baseline's fill."
     )
     fedmobile: FedMobileConfig = Field(default_factory=FedMobileConfig, description="FedMobile.")
 
@@ -491,37 +587,54 @@ class RoundsConfig(Frozen):
     """How tasks are dispatched and when the server aggregates, in virtual time."""
 
     policy: Literal["deadline", "async"] = Field(default="deadline", description="Round policy.")
-    rounds: int = Field(default=20, ge=1, description="Number of aggregations (global versions).")
+    rounds: int = Field(
+        default=20, ge=1, le=100_000, description="Number of aggregations (global versions)."
+    )
     clients_per_round: int = Field(
-        default=10, ge=1, description="Target reports per round (deadline policy)."
+        default=10, ge=1, le=1_000_000, description="Target reports per round (deadline policy)."
     )
     overcommit: float = Field(
         default=1.0, ge=1, le=10, description="Dispatch clients_per_round x overcommit phones."
     )
-    deadline_s: float = Field(default=600.0, gt=0, description="Round deadline, virtual seconds.")
-    concurrency: int = Field(default=10, ge=1, description="Async: phones kept busy at once.")
-    buffer: int = Field(default=5, ge=1, description="Async: aggregate every this many arrivals.")
+    deadline_s: float = Field(
+        default=600.0, ge=0.001, le=1e7, description="Round deadline, virtual seconds."
+    )
+    concurrency: int = Field(
+        default=10, ge=1, le=1_000_000, description="Async: phones kept busy at once."
+    )
+    buffer: int = Field(
+        default=5, ge=1, le=1_000_000, description="Async: aggregate every this many arrivals."
+    )
     staleness: Literal["constant", "polynomial", "hinge"] = Field(
         default="polynomial", description="Async: weight of a stale update as staleness grows."
     )
     staleness_exponent: float = Field(
-        default=0.5, ge=0, description="Async polynomial: weight = (1 + staleness)^-exponent."
+        default=0.5,
+        ge=0,
+        le=100,
+        description="Async polynomial: weight = (1 + staleness)^-exponent.",
     )
     staleness_hinge: int = Field(
-        default=4, ge=0, description="Async hinge: full weight up to this staleness, then decay."
+        default=4,
+        ge=0,
+        le=100_000,
+        description="Async hinge: full weight up to this staleness, then decay.",
     )
     max_staleness: int = Field(
-        default=10, ge=0, description="Async: updates staler than this are dropped."
+        default=10, ge=0, le=100_000, description="Async: updates staler than this are dropped."
     )
     late_phones: Literal["abandon", "busy"] = Field(
         default="abandon",
         description="Deadline: a late phone's task is abandoned when the round closes (it may be "
         "selected next round, as in FedScale), or keeps the phone busy until its upload would end.",
     )
-    eval_every: int = Field(default=1, ge=1, description="Evaluate the global model every N.")
+    eval_every: int = Field(
+        default=1, ge=1, le=100_000, description="Evaluate the global model every N."
+    )
     idle_retry_s: float = Field(
         default=60.0,
-        gt=0,
+        ge=0.001,
+        le=1e7,
         description="When no phone is online, advance the clock this much and try again.",
     )
 
@@ -540,26 +653,41 @@ class RuntimeConfig(Frozen):
         description="Ray cluster to join ('auto' or 'ray://host:port'); None starts a local Ray.",
     )
     num_cpus: int | None = Field(
-        default=None, ge=1, description="CPUs of a local Ray (None: all of this machine's)."
+        default=None,
+        ge=1,
+        le=4096,
+        description="CPUs of a local Ray (None: all of this machine's).",
     )
     hosts: int | None = Field(
-        default=None, ge=1, description="Phone-host actors (None: one per CPU of the cluster)."
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Phone-host actors (None: one per CPU of the cluster).",
     )
     phones_per_host: int | None = Field(
-        default=None, ge=1, description="Phones per host; 1 gives one Ray actor per phone."
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="Phones per host; 1 gives one Ray actor per phone.",
     )
-    cpus_per_host: float = Field(default=1.0, gt=0, description="CPUs reserved by each host.")
+    cpus_per_host: float = Field(
+        default=1.0, ge=0.001, le=4096, description="CPUs reserved by each host."
+    )
     gpus_per_host: float = Field(
-        default=0.0, ge=0, description="GPUs (fractions allowed) reserved by each host."
+        default=0.0, ge=0, le=64, description="GPUs (fractions allowed) reserved by each host."
     )
-    torch_threads: int = Field(default=1, ge=1, description="Torch threads per training phone.")
+    torch_threads: int = Field(
+        default=1, ge=1, le=256, description="Torch threads per training phone."
+    )
 
 
 class OutputConfig(Frozen):
     """Where results go and how often state is checkpointed."""
 
     dir: str = Field(default="runs", description="Parent of run directories.")
-    checkpoint_every: int = Field(default=5, ge=0, description="Checkpoint every N rounds (0: no).")
+    checkpoint_every: int = Field(
+        default=5, ge=0, le=100_000, description="Checkpoint every N rounds (0: no)."
+    )
     plots: bool = Field(default=True, description="Draw plots at the end of a run.")
     event_log: bool = Field(default=True, description="Write the per-task event log.")
 
@@ -574,15 +702,20 @@ class SweepConfig(Frozen):
         default=(0,), min_length=1, description="Seeds per point (each one run per grid point)."
     )
     parallel: int | None = Field(
-        default=None, ge=1, description="Runs at once (None: as many as the CPUs allow)."
+        default=None, ge=1, le=4096, description="Runs at once (None: as many as the CPUs allow)."
     )
 
 
 class Scenario(Frozen):
     """A complete, resolved scenario: what the user wrote plus every default."""
 
-    name: str = Field(default="scenario", description="Name, used for the run directory.")
-    description: str = Field(default="", description="Free text.")
+    name: str = Field(
+        default="scenario",
+        min_length=1,
+        max_length=100,
+        description="Name, used for the run directory (at most 100 characters).",
+    )
+    description: str = Field(default="", max_length=100_000, description="Free text.")
     seed: int = Field(default=0, ge=0, le=MAX_SEED, description="Root seed of every random stream.")
     data: DataConfig = Field(default_factory=DataConfig, description="Dataset and partition.")
     fleet: FleetConfig = Field(default_factory=FleetConfig, description="Simulated phones.")
@@ -601,6 +734,26 @@ class Scenario(Frozen):
         "scenario file's directory).",
     )
 
+    @field_validator("model")
+    @classmethod
+    def _model_fits_data(cls, value: ModelConfig, info: ValidationInfo) -> ModelConfig:
+        """The model must be buildable for the data (checked only if data validated)."""
+        data = info.data.get("data")
+        problem = model_problem(value, data) if isinstance(data, DataConfig) else None
+        if problem is not None:
+            raise rule_error(*problem)
+        return value
+
+    @field_validator("rounds")
+    @classmethod
+    def _rounds_can_run(cls, value: RoundsConfig, info: ValidationInfo) -> RoundsConfig:
+        """The policy must be able to get reports and end (checked only if fleet validated)."""
+        fleet = info.data.get("fleet")
+        problem = rounds_problem(value, fleet) if isinstance(fleet, FleetConfig) else None
+        if problem is not None:
+            raise rule_error(*problem)
+        return value
+
     @field_validator("modalities")
     @classmethod
     def _known_modalities(cls, value: ModalitiesConfig, info: ValidationInfo) -> ModalitiesConfig:
@@ -617,6 +770,71 @@ class Scenario(Frozen):
                     at, name, f"not a modality of the dataset; allowed: {', '.join(known)}"
                 )
         return value
+
+
+def model_problem(model: ModelConfig, data: DataConfig) -> tuple[str, Any, str] | None:
+    """(sub-path, value, why) when the model cannot be built for the data, else None.
+
+    Checked before a run: a kernel longer than the shortest window, or encoders with more
+    weights than memory holds, would otherwise fail (or swap) deep inside the phones.
+    """
+    source = data.source
+    steps: list[int] = []
+    channels: list[int] = []
+    if isinstance(source, SyntheticSource):
+        steps = [m.steps for m in source.modalities]
+        channels = [m.channels for m in source.modalities]
+    elif isinstance(source, UscHadSource):
+        steps, channels = [source.window, source.window], [3, 3]
+    if steps and model.kernel_size > min(steps):
+        return (
+            "kernel_size",
+            model.kernel_size,
+            f"longer than the shortest window ({min(steps)} steps); allowed: at most {min(steps)}",
+        )
+    widths = [max(channels, default=64), *model.conv_channels]
+    weights = max(1, len(channels)) * sum(
+        a * b * model.kernel_size for a, b in itertools.pairwise(widths)
+    )
+    if weights > MAX_MODEL_WEIGHTS:
+        return (
+            "conv_channels",
+            list(model.conv_channels),
+            f"encoders of about {weights:,} weights; allowed: at most {MAX_MODEL_WEIGHTS:,} "
+            "(fewer or narrower layers, or a smaller kernel_size)",
+        )
+    return None
+
+
+def rounds_problem(rounds: RoundsConfig, fleet: FleetConfig) -> tuple[str, Any, str] | None:
+    """(sub-path, value, why) when the round policy would search or allocate without visible end.
+
+    A deadline a hundred thousand times the retry interval, or on/off changes far shorter than
+    the run, would keep the simulator busy for minutes before the first round closes.
+    """
+    availability = fleet.availability
+    retries = rounds.deadline_s / rounds.idle_retry_s
+    if retries > MAX_IDLE_RETRIES:
+        return (
+            "idle_retry_s",
+            rounds.idle_retry_s,
+            f"deadline_s / idle_retry_s = {retries:.3g} retries per empty round; allowed: "
+            f"idle_retry_s >= {rounds.deadline_s / MAX_IDLE_RETRIES:g} "
+            f"(deadline_s / {MAX_IDLE_RETRIES:,})",
+        )
+    if isinstance(availability, MarkovAvailability):
+        horizon = rounds.rounds * rounds.deadline_s
+        changes = horizon / min(availability.mean_on_s, availability.mean_off_s)
+        if changes > MAX_AVAILABILITY_CHANGES:
+            return (
+                "deadline_s",
+                rounds.deadline_s,
+                f"rounds x deadline_s = {horizon:.3g} s would need about {changes:.3g} on/off "
+                f"changes per phone (fleet.availability means of "
+                f"{min(availability.mean_on_s, availability.mean_off_s):g} s); allowed: at most "
+                f"{MAX_AVAILABILITY_CHANGES:,} (raise the means or lower rounds/deadline_s)",
+            )
+    return None
 
 
 def modality_names(source: SyntheticSource | UscHadSource | NpzSource) -> tuple[str, ...] | None:
