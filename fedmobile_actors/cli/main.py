@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fedmobile_actors import __version__
 from fedmobile_actors.errors import UserError
+from fedmobile_actors.scenario.loader import short_path
 
 EXIT_USER_ERROR = 2
 
@@ -101,6 +102,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fedmobile: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:
+        # The machine said no (disk full, permission denied, a path too long): not a bug of ours,
+        # and nothing a traceback would help with.
+        where = f"{short_path(err.filename)}: " if err.filename else ""
+        print(f"fedmobile: error: {where}{err.strerror or err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except MemoryError:
+        print("fedmobile: error: out of memory; lower the scenario's sizes", file=sys.stderr)
+        return EXIT_USER_ERROR
 
 
 def _dispatch(args: argparse.Namespace) -> int:

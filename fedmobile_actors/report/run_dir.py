@@ -150,6 +150,17 @@ def claim_new_dir(parent: Path, name: str, when: datetime | None = None) -> Path
     raise RunDirError(f"{parent}: could not find a free directory name for {base!r}")
 
 
+def _why(err: BaseException) -> str:
+    """An OS error's reason in a few words (``No space left on device``), without the path."""
+    if isinstance(err, FileExistsError):
+        return "a file of that name is in the way"
+    if isinstance(err, NotADirectoryError):
+        return "a part of the path is a file, not a directory"
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    return str(err) or type(err).__name__
+
+
 class RunDir:
     """One run's directory. Build with ``create`` (a new run) or ``open`` (an existing one)."""
 
@@ -168,8 +179,13 @@ class RunDir:
         ``mkdir`` without ``exist_ok`` is the atomic claim, so two runs of a sweep started in the
         same second still get two directories (``-1``, ``-2``, ...).
         """
-        path = claim_new_dir(Path(parent), name, when)
-        (path / CHECKPOINTS).mkdir()
+        try:
+            path = claim_new_dir(Path(parent), name, when)
+            (path / CHECKPOINTS).mkdir()
+        except (OSError, ValueError) as err:
+            raise RunDirError(
+                f"{parent}: cannot create a run directory here ({_why(err)})"
+            ) from None
         return RunDir(path)
 
     @staticmethod

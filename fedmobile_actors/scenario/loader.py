@@ -100,17 +100,29 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def short_path(path: Path | str, limit: int = 160) -> str:
+    """A path fit for a one-line message: odd characters escaped, the middle of a long one cut."""
+    text = str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+    text = text.replace("\x00", "\\x00").replace("\n", "\\n")
+    return text if len(text) <= limit else f"{text[: limit // 2]}...{text[-limit // 2 :]}"
+
+
 def _read_yaml(file: Path) -> dict[str, Any]:
-    if file.is_dir():
-        raise ScenarioError([f"{file}: is a directory; expected a scenario YAML file"])
-    if not file.is_file():
-        raise ScenarioError([f"{file}: scenario file not found"])
+    shown = short_path(file)
     try:
+        if file.is_dir():
+            raise ScenarioError([f"{shown}: is a directory; expected a scenario YAML file"])
+        if not file.is_file():
+            raise ScenarioError([f"{shown}: scenario file not found"])
         text = file.read_bytes().decode("utf-8")
+    except ValueError as err:  # an embedded NUL byte; UnicodeDecodeError is handled below
+        if isinstance(err, UnicodeDecodeError):
+            raise ScenarioError(
+                [f"{file}: not a text file (byte {err.start} is not UTF-8)"]
+            ) from None
+        raise ScenarioError([f"{shown}: not a usable file path ({err})"]) from None
     except OSError as err:
-        raise ScenarioError([f"{file}: cannot read ({err.strerror or err})"]) from None
-    except UnicodeDecodeError as err:
-        raise ScenarioError([f"{file}: not a text file (byte {err.start} is not UTF-8)"]) from None
+        raise ScenarioError([f"{shown}: cannot read ({err.strerror or err})"]) from None
     data = parse_yaml(text, str(file))
     if data is None:
         return {}
@@ -147,7 +159,10 @@ def parse_yaml(text: str, source: str) -> Any:
 
 
 def _read_with_bases(file: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
-    resolved = file.resolve()
+    try:
+        resolved = file.resolve()
+    except (OSError, ValueError, RuntimeError) as err:
+        raise ScenarioError([f"{short_path(file)}: not a usable file path ({err})"]) from None
     if resolved in seen:
         chain = " -> ".join(str(p) for p in (*seen, resolved))
         raise ScenarioError([f"{file}: extends: circular chain {chain}"])
@@ -287,21 +302,36 @@ _TYPE_WORDS = {
 
 
 def format_validation_error(err: ValidationError, raw: Mapping[str, Any], source: str) -> list[str]:
-    """One line per pydantic error: file, field path, the bad value, and what is allowed."""
+    """One line per pydantic error: file, field path, the bad value, and what is allowed.
+
+    Linear in the number of errors (a 10 MB file of junk keys has hundreds of thousands): lines
+    are de-duplicated through a set, echoes are found through a set of failed prefixes, and only
+    the first ``MAX_PROBLEMS`` distinct lines are formatted; the rest are counted.
+    """
     items: list[dict[str, Any]] = [dict(item) for item in err.errors(include_url=False)]
-    failed: list[tuple[Any, ...]] = [
-        tuple(item["loc"]) for item in items if item["type"] != "too_short"
-    ]
-    lines: list[str] = []
+    failed_prefixes: set[tuple[Any, ...]] = set()
     for item in items:
-        loc: tuple[Any, ...] = tuple(item["loc"])
-        if item["type"] == "too_short" and any(f[: len(loc)] == loc for f in failed):
+        if item["type"] != "too_short":
+            loc = tuple(item["loc"])
+            failed_prefixes.update(loc[:n] for n in range(len(loc) + 1))
+    lines: list[str] = []
+    seen: set[str] = set()
+    more = 0
+    for item in items:
+        loc = tuple(item["loc"])
+        if item["type"] == "too_short" and loc in failed_prefixes:
             continue  # pydantic's echo of a failed item ("at least 1 item after validation")
+        if len(lines) >= MAX_PROBLEMS:
+            more += 1
+            continue
         line = f"{source}: {_format_item(item)}"
-        if line not in lines:
+        if line not in seen:
+            seen.add(line)
             lines.append(line)
     lines.extend(f"{source}: {line}" for line in _rules_pydantic_skipped(raw, lines))
-    return _capped(lines) or [f"{source}: invalid scenario"]
+    if more:
+        lines.append(f"... and {more} more problems")
+    return lines or [f"{source}: invalid scenario"]
 
 
 def _format_item(item: dict[str, Any]) -> str:
