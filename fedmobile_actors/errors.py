@@ -38,3 +38,25 @@ class WireError(ValueError):
     Not a ``UserError``: a corrupt update is counted and dropped by the server, never shown as a
     fatal error.
     """
+
+
+class BackendError(UserError):
+    """The simulation's processes failed under the run (a Ray actor died, the cluster went away).
+
+    A ``UserError`` so the CLI prints it as one line: a 44-line Ray trace tells a user nothing
+    more than "the server process died; the run can be resumed".
+    """
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by a signal (SIGINT or SIGTERM); ``run_dir`` is set once the driver knows it.
+
+    A ``KeyboardInterrupt`` so that it unwinds like Ctrl-C everywhere (``finally`` blocks shut the
+    backend down), and ``except Exception`` never swallows it.
+    """
+
+    def __init__(self, reason: str, run_dir: str | None = None, code: int = 130) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.run_dir = run_dir
+        self.code = code

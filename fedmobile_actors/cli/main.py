@@ -7,12 +7,16 @@ printed as its one-line message(s) with exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from fedmobile_actors import __version__
-from fedmobile_actors.errors import UserError
+from fedmobile_actors.errors import Interrupted, UserError
 from fedmobile_actors.scenario.loader import short_path
 
 EXIT_USER_ERROR = 2
@@ -93,15 +97,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    previous = _on_sigterm_interrupt()
     try:
         return _dispatch(args)
     except UserError as err:
         for line in str(err).splitlines() or [type(err).__name__]:
             print(f"fedmobile: error: {line}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("fedmobile: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        reason = getattr(err, "reason", None) or "interrupted"
+        print(f"fedmobile: {reason}", file=sys.stderr)
+        run_dir = getattr(err, "run_dir", None)
+        if run_dir:
+            print(f"fedmobile: run directory: {run_dir}", file=sys.stderr)
+            print(f"fedmobile: continue it with: fedmobile resume {run_dir}", file=sys.stderr)
+        return int(getattr(err, "code", 130))
     except OSError as err:
         # The machine said no (disk full, permission denied, a path too long): not a bug of ours,
         # and nothing a traceback would help with.
@@ -111,6 +121,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         print("fedmobile: error: out of memory; lower the scenario's sizes", file=sys.stderr)
         return EXIT_USER_ERROR
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _on_sigterm_interrupt() -> Any:
+    """Make SIGTERM unwind like Ctrl-C, so run.json says "interrupted" and Ray is shut down.
+
+    Returns the previous handler (None when this is not the main thread, where Python allows
+    no handlers; then SIGTERM keeps its default).
+    """
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise Interrupted("terminated (SIGTERM)", code=128 + signal.SIGTERM)
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def _dispatch(args: argparse.Namespace) -> int:

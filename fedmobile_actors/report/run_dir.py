@@ -15,6 +15,7 @@ Layout (docs/outputs.md)::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -36,9 +37,13 @@ SUMMARY = "summary.json"
 CHECKPOINTS = "checkpoints"
 PLOTS = "plots"
 
-RunStatus = Literal["running", "finished", "failed"]
-STATUSES: tuple[str, ...] = ("running", "finished", "failed")
-_CHECKPOINT_NAME = re.compile(r"^round-(\d+)\.")
+RunStatus = Literal["running", "finished", "failed", "interrupted"]
+STATUSES: tuple[str, ...] = ("running", "finished", "failed", "interrupted")
+_CHECKPOINT_NAME = re.compile(r"^round-(\d+)\.ckpt$")
+
+#: First line of every checkpoint file; the second is a JSON header, the rest the server's blob.
+CHECKPOINT_MAGIC = b"FEDMOBILE-CHECKPOINT 1\n"
+_CHECKPOINT_HEADER_MAX = 4096
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ class RunInfo:
     finished: str | None = None
     resumed: tuple[str, ...] = ()  # ISO times at which the run was resumed
     error: str | None = None
+    scenario_sha256: str | None = None  # the run's identity: hash of the resolved scenario
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -148,6 +154,11 @@ def claim_new_dir(parent: Path, name: str, when: datetime | None = None) -> Path
             continue
         return path
     raise RunDirError(f"{parent}: could not find a free directory name for {base!r}")
+
+
+def scenario_identity(yaml_text: str) -> str:
+    """A run's identity: the sha256 of its resolved scenario, as stored in scenario.yaml."""
+    return hashlib.sha256(yaml_text.encode("utf-8")).hexdigest()
 
 
 def _why(err: BaseException) -> str:
@@ -263,15 +274,102 @@ class RunDir:
         """Store the resolved scenario once; a second write is refused, never overwritten."""
         write_new_text(self.scenario_path, yaml_text)
 
-    def check_scenario(self, yaml_text: str) -> None:
-        """On resume: the stored scenario must be the one being resumed, or nothing is written."""
+    def check_scenario(self, yaml_text: str, identity: str | None = None) -> None:
+        """On resume: the stored scenario must be the one this run started with.
+
+        ``yaml_text`` is the stored file loaded and resolved again; it must equal the stored
+        text (the file is a resolved scenario) and hash to ``identity``, the hash written into
+        run.json when the run started. Comparing with run.json, not the file with itself, is
+        what catches an edited seed.
+        """
         if not self.scenario_path.is_file():
             raise RunDirError(f"{self.path}: incomplete run directory (missing {SCENARIO})")
-        if self.scenario_path.read_text(encoding="utf-8") != yaml_text:
+        try:
+            stored = self.scenario_path.read_text(encoding="utf-8")
+        except (OSError, ValueError) as err:
+            raise RunDirError(f"{self.scenario_path}: unreadable ({_why(err)})") from None
+        if stored != yaml_text or (
+            identity is not None and scenario_identity(yaml_text) != identity
+        ):
             raise RunDirError(
-                f"{self.scenario_path}: differs from the scenario being resumed; "
-                "resume with the stored scenario or start a new run"
+                f"{self.scenario_path}: differs from the scenario this run started with "
+                f"({RUN_INFO} scenario_sha256); restore it or start a new run"
             )
+
+    def write_checkpoint(self, round_index: int, blob: bytes, identity: str) -> Path:
+        """Write the checkpoint of ``round_index`` with its integrity header, atomically.
+
+        Header: the round, the run's identity and the blob's sha256 and length, so resume can
+        refuse a damaged file, a file copied from another round or another run. Written to a
+        temporary name, fsynced, then renamed: a kill or a full disk mid-write leaves the
+        previous checkpoint as the newest and no half file under a checkpoint's name.
+        """
+        path = self.checkpoint_path(round_index)
+        header = {
+            "round": round_index,
+            "run": identity,
+            "sha256": hashlib.sha256(blob).hexdigest(),
+            "bytes": len(blob),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(CHECKPOINT_MAGIC)
+                handle.write(json.dumps(header).encode("ascii") + b"\n")
+                handle.write(blob)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def read_checkpoint(self, round_index: int, path: Path, identity: str | None) -> bytes:
+        """The server's blob of a checkpoint, after every guard; a ``RunDirError`` names the file.
+
+        Guards: the magic line and header parse; the round inside equals the round in the
+        name; the run identity equals ``identity`` (from run.json); the blob has the recorded
+        length and sha256.
+        """
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise RunDirError(f"{path}: unreadable checkpoint ({_why(err)})") from None
+        if not data.startswith(CHECKPOINT_MAGIC):
+            raise RunDirError(f"{path}: corrupt checkpoint (no fedmobile checkpoint header)")
+        rest = data[len(CHECKPOINT_MAGIC) :]
+        end = rest.find(b"\n", 0, _CHECKPOINT_HEADER_MAX)
+        try:
+            header = json.loads(rest[:end]) if end >= 0 else None
+        except ValueError:
+            header = None
+        if not isinstance(header, dict) or not {"round", "run", "sha256", "bytes"} <= set(header):
+            raise RunDirError(f"{path}: corrupt checkpoint (damaged header)")
+        blob = rest[end + 1 :]
+        if header["round"] != round_index:
+            raise RunDirError(
+                f"{path}: holds round {header['round']!r}, not round {round_index} as its name "
+                "says (copied over?); delete it to resume from the previous checkpoint"
+            )
+        if identity is not None and header["run"] != identity:
+            raise RunDirError(f"{path}: belongs to another run (its scenario hash differs)")
+        if len(blob) != header["bytes"] or hashlib.sha256(blob).hexdigest() != header["sha256"]:
+            raise RunDirError(
+                f"{path}: corrupt checkpoint (sha256 mismatch); delete it to resume from the "
+                "previous checkpoint"
+            )
+        return blob
+
+    def remove_partial_checkpoints(self) -> list[Path]:
+        """Delete ``*.tmp`` files a killed checkpoint write left behind; return what was removed."""
+        if not self.checkpoints_dir.is_dir():
+            return []
+        removed = sorted(p for p in self.checkpoints_dir.glob("*.tmp") if p.is_file())
+        for path in removed:
+            path.unlink(missing_ok=True)
+        return removed
 
     def write_run_info(self, info: RunInfo) -> None:
         """Replace ``run.json`` atomically (it is the one file meant to change as a run goes)."""
@@ -333,9 +431,10 @@ class RunDir:
         return self._read_rows(self.events_jsonl, ())
 
     def checkpoints(self) -> list[tuple[int, Path]]:
-        """(round, path) of each non-empty ``round-NNNNN.*`` checkpoint, oldest first.
+        """(round, path) of each non-empty ``round-NNNNN.ckpt`` checkpoint, oldest first.
 
-        Empty files (a crash while writing) are skipped so resume picks the last good one.
+        Empty files and ``.tmp`` leftovers (a crash while writing) are never taken for the newest
+        checkpoint.
         """
         if not self.checkpoints_dir.is_dir():
             return []

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import ray
 
-from fedmobile_actors.errors import UserError
+from fedmobile_actors.errors import BackendError, UserError
 from fedmobile_actors.runtime.backend import Backend
 from fedmobile_actors.runtime.hosts import HostPool, host_count
 from fedmobile_actors.scenario.schema import RuntimeConfig, Scenario
@@ -54,6 +54,12 @@ def _get(ref: Any) -> Any:
         cause = _user_error(err)
         if cause is not None:
             raise cause from None
+        if isinstance(err, ray.exceptions.RayActorError | ray.exceptions.RaySystemError):
+            # A dead server actor or a lost cluster: one line, not Ray's whole trace.
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            raise BackendError(
+                f"the simulation's Ray processes failed ({type(err).__name__}: {first[:200]})"
+            ) from None
         raise
 
 

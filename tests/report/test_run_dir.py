@@ -119,7 +119,7 @@ def test_scenario_is_written_once_and_resume_checks_it(make_run: Callable[..., R
         run.write_scenario("name: other\n")
     assert run.scenario_path.read_text() == stored
     run.check_scenario(stored)
-    with pytest.raises(RunDirError, match="differs from the scenario being resumed"):
+    with pytest.raises(RunDirError, match="differs from the scenario this run started with"):
         run.check_scenario(stored + "# edited\n")
 
 
