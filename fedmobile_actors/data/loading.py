@@ -12,6 +12,7 @@ import numpy as np
 
 from fedmobile_actors.data.dataset import DatasetSplit, MultimodalDataset
 from fedmobile_actors.data.synthetic import make_synthetic
+from fedmobile_actors.errors import DataError
 from fedmobile_actors.scenario.schema import (
     DataConfig,
     NpzSource,
@@ -32,12 +33,26 @@ def load_split(config: DataConfig, seed: int, base_dir: str | Path = ".") -> Dat
 
         train, test = load_usc_had(source, base_dir)
     elif isinstance(source, NpzSource):
-        from fedmobile_actors.data.npz_arrays import load_npz
+        from fedmobile_actors.data.npz_arrays import load_npz_split
 
-        full = load_npz(source, base_dir)
-        train, test = stratified_split(full, config.test_fraction, seed)
+        full, test_mask, groups = load_npz_split(source, base_dir)
+        if test_mask is not None:
+            train, test = (
+                full.subset(np.flatnonzero(~test_mask)),
+                full.subset(np.flatnonzero(test_mask)),
+            )
+        elif groups is not None:
+            train, test = group_split(full, groups, config.test_fraction, seed)
+        else:
+            train, test = stratified_split(full, config.test_fraction, seed)
     else:  # pragma: no cover - the schema admits no other source
         raise TypeError(f"unknown data source {source!r}")
+    if len(test) == 0 or len(train) == 0:
+        side = "held-out (test)" if len(test) == 0 else "training"
+        raise DataError(
+            f"data: the {side} set is empty ({len(train)} train, {len(test)} test windows); "
+            "add windows or change data.test_fraction"
+        )
     train, test = normalise(train, test)
     proxy = None
     if config.proxy_fraction > 0:
@@ -57,6 +72,27 @@ def stratified_split(
         test_idx.append(idx[:take])
     test_mask = np.zeros(len(data), dtype=bool)
     test_mask[np.concatenate(test_idx)] = True
+    return data.subset(np.flatnonzero(~test_mask)), data.subset(np.flatnonzero(test_mask))
+
+
+def group_split(
+    data: MultimodalDataset, groups: np.ndarray, test_fraction: float, seed: int
+) -> tuple[MultimodalDataset, MultimodalDataset]:
+    """Hold out whole groups (recordings) until ``test_fraction`` of the windows is reached.
+
+    Why: windows cut with overlap from one recording are near copies; a window-level split puts
+    copies on both sides and overstates accuracy. Groups are taken in a seeded random order.
+    """
+    ids = np.unique(groups)
+    if len(ids) < 2:
+        raise DataError("npz: 'groups' holds a single group; a group-aware split needs at least 2")
+    order = rng(seed, SERVER, 0, "test-split/groups").permutation(ids)
+    want = max(1, round(len(data) * test_fraction))
+    test_mask = np.zeros(len(data), dtype=bool)
+    for group in order[:-1]:  # the last group always stays in training
+        if test_mask.sum() >= want:
+            break
+        test_mask |= groups == group
     return data.subset(np.flatnonzero(~test_mask)), data.subset(np.flatnonzero(test_mask))
 
 

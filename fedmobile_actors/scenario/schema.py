@@ -384,7 +384,15 @@ class NpzSource(Frozen):
     kind: Literal["npz"] = "npz"
     path: str = Field(description="Path to the .npz file, relative to the scenario file.")
     modalities: tuple[str, ...] | None = Field(
-        default=None, description="Array names that are modalities (None: all but labels/subjects)."
+        default=None,
+        description="Array names that are modalities (None: all but labels, subjects, split and "
+        "groups).",
+    )
+    num_classes: int | None = Field(
+        default=None,
+        ge=2,
+        le=10_000,
+        description="Number of classes (None: max(labels) + 1, every value in between used).",
     )
 
 

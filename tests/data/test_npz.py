@@ -60,10 +60,13 @@ def test_subjects_are_optional(tmp_path: Path) -> None:
     assert np.all(data.subjects == 0)
 
 
-def test_num_classes_is_max_label_plus_one(tmp_path: Path) -> None:
-    """A label never used below the maximum still counts as a class."""
-    labels = np.where(np.arange(N) % 2 == 0, 0, 6)
-    assert load(write(tmp_path, labels=labels)).num_classes == 7
+def test_labels_with_gaps_need_a_declared_num_classes(tmp_path: Path) -> None:
+    """Unused values below the maximum are refused unless num_classes says they are classes."""
+    path = write(tmp_path, labels=np.where(np.arange(N) % 2 == 0, 0, 6))
+    with pytest.raises(DataError, match=r"skips \[1, 2, 3, 4, 5\]"):
+        load(path)
+    declared = load_npz(NpzSource(path=path.name, num_classes=7), path.parent)
+    assert declared.num_classes == 7
 
 
 def test_integral_float_labels_are_accepted(tmp_path: Path) -> None:
