@@ -190,8 +190,8 @@ def _print_result(path: Path) -> None:
     if summary.is_file():
         accuracy = json.loads(summary.read_text(encoding="utf-8")).get("accuracy", {})
         for pattern, words in (("full", "all modalities"), ("missing", "missing pattern")):
-            final = accuracy.get(pattern, {}).get("final")
-            if final is not None:
+            final = (accuracy.get(pattern) or {}).get("final")
+            if isinstance(final, int | float):
                 print(f"final accuracy ({words}): {final:.4f}")
     print(f"run directory: {path}")
 

@@ -179,8 +179,8 @@ def _integer_ids(array: np.ndarray, name: str, where: str) -> np.ndarray:
     if not _is_integral(array):
         examples = array.ravel()[:3].tolist() if array.dtype.kind in "biufcUSb" else "?"
         raise DataError(
-            f"{where}: {name!r} must hold integers (whole numbers); found {array.dtype} values such as "
-            f"{examples}"
+            f"{where}: {name!r} must hold integers (whole numbers); found {array.dtype} "
+            f"values such as {examples}"
         )
     if array.dtype.kind == "f" and len(array) and float(np.abs(array).max()) >= 2**62:
         raise DataError(f"{where}: {name!r} holds values too large to be ids")

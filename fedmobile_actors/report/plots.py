@@ -16,6 +16,7 @@ from typing import Any
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from fedmobile_actors.errors import RunDirError
 from fedmobile_actors.report.run_dir import RunDir
 from fedmobile_actors.report.summary import target_key, write_summary
 
@@ -217,6 +218,8 @@ def make_run_plots(run: RunDir | str | Path) -> list[Path]:
     metrics, events = run_dir.read_metrics(), run_dir.read_events()
     title = run_dir.name
     out = run_dir.plots_dir
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"{out}: is a file, not the plots folder; move it away to draw plots")
     written = [
         plot_accuracy(metrics, out / "accuracy.png", title),
         plot_participation(metrics, out / "participation.png", title),

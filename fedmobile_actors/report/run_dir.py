@@ -93,6 +93,15 @@ class RunInfo:
                 f"{source}: corrupt run.json (status {data['status']!r}; "
                 f"allowed: {', '.join(STATUSES)})"
             )
+        for name in ("seed", "rounds_planned", "rounds_done"):
+            value = data.get(name, 0)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise RunDirError(f"{source}: corrupt run.json ({name} is {value!r})")
+        for name in ("name", "started"):
+            if not isinstance(data[name], str):
+                raise RunDirError(f"{source}: corrupt run.json ({name} is not text)")
+        if not isinstance(data.get("resumed") or [], list):
+            raise RunDirError(f"{source}: corrupt run.json (resumed is not a list)")
         values = {k: v for k, v in data.items() if k in known}
         values["resumed"] = tuple(values.get("resumed") or ())
         return RunInfo(**values)
@@ -465,8 +474,48 @@ class RunDir:
 
     def _read_rows(self, path: Path, nan_columns: tuple[str, ...]) -> list[dict[str, Any]]:
         try:
-            return read_jsonl(path, nan_columns)
+            rows = read_jsonl(path, nan_columns)
         except FileNotFoundError:
             raise RunDirError(f"{self.path}: missing {path.name}") from None
+        except IsADirectoryError:
+            raise RunDirError(f"{path}: is a directory, not {path.name}") from None
+        except OSError as err:
+            raise RunDirError(f"{path}: unreadable ({_why(err)})") from None
         except ValueError as err:  # includes UnicodeDecodeError
             raise RunDirError(f"{path}: corrupt {path.name} ({err})") from None
+        for number, row in enumerate(rows, start=1):
+            problem = _row_problem(row)
+            if problem is not None:
+                raise RunDirError(f"{path}: corrupt {path.name} (row {number}: {problem})")
+        return rows
+
+
+def _row_problem(row: dict[str, Any]) -> str | None:
+    """Why a metrics or event row cannot be read back, or None.
+
+    Readers (summary, plots, compare, resume) do arithmetic on these values; a hand-edited or
+    damaged row must fail here with the file's name, not as a TypeError deep in a plot.
+    """
+    round_index = row.get("round")
+    if isinstance(round_index, bool) or not isinstance(round_index, int) or round_index < 0:
+        return f"round is {round_index!r}, not a round number"
+    for key, value in row.items():
+        if key == "outcome":
+            if not isinstance(value, str):
+                return f"outcome is {value!r}, not text"
+        elif key == "shapley_weights":
+            if not isinstance(value, list) or not all(_is_number(v) for v in value):
+                return "shapley_weights is not a list of numbers"
+        elif key in _NUMERIC_COLUMNS and value is not None and not _is_number(value):
+            return f"{key} is {value!r}, not a number"
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_NUMERIC_COLUMNS = frozenset(
+    [c for c in RoundMetrics.columns() if c != "shapley_weights"]
+    + [c for c in EVENT_COLUMNS if c != "outcome"]
+)

@@ -40,6 +40,10 @@ def ensure_ray(runtime: RuntimeConfig) -> None:
     if runtime.address is not None:
         ray.init(address=runtime.address, **kwargs)
     else:
+        # A Ray started for this run alone, on this machine, for its lifetime: token
+        # authentication would only print a warning and write ~/.ray/auth_token on every run.
+        # setdefault: a user who sets RAY_AUTH_MODE=token keeps it (docs/outputs.md).
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         # address="local": always start a fresh Ray for this run, never silently join another
         # instance found on the machine (RAY_ADDRESS or a running `ray start`).
         ray.init(address="local", num_cpus=runtime.num_cpus, **kwargs)
