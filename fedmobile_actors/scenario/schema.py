@@ -18,8 +18,9 @@ from pydantic_core import PydanticCustomError
 #: Largest synthetic dataset (float32 bytes): beyond it the run would not fit a laptop's memory.
 MAX_DATA_BYTES = 4 * 2**30
 
-#: Largest number of weights of the per-modality encoders together (about 400 MB of float32).
-MAX_MODEL_WEIGHTS = 100_000_000
+#: Largest number of weights of the per-modality encoders together (80 MB of float32, held by
+#: every phone host and the server, and copied into every update).
+MAX_MODEL_WEIGHTS = 20_000_000
 
 #: Most retries of an empty round (deadline_s / idle_retry_s) and most availability changes a
 #: phone may need over the run: beyond them the simulator would search or allocate for minutes.
