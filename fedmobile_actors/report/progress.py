@@ -71,14 +71,16 @@ class _Display:
         self._last_line = -math.inf
         self.started = clock()
         if self.mode == "live":
+            # What a user needs most comes first, so an 80-column terminal, which cuts the
+            # right end, still shows the round count, the ETA and the accuracy.
             self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("{task.fields[status]}"),
-                TimeElapsedColumn(),
                 TextColumn("eta"),
                 TimeRemainingColumn(),
+                TextColumn("{task.fields[status]}"),
+                BarColumn(bar_width=20),
+                TimeElapsedColumn(),
+                TextColumn("[bold]{task.description}"),
                 console=console,
             )
             self._task = self._progress.add_task(description, total=total, status="")
@@ -171,13 +173,13 @@ class RunProgress(_Progress):
         if math.isfinite(m.accuracy_missing):
             self._accuracy_missing = m.accuracy_missing
         status = (
-            f"virtual {format_duration(m.virtual_time_s)} | "
             f"acc {_percent(self._accuracy_full)} (missing {_percent(self._accuracy_missing)}) | "
-            f"reports {m.reported}/{m.dispatched}"
+            f"reports {m.reported}/{m.dispatched} | virtual {format_duration(m.virtual_time_s)}"
         )
+        # Round count, ETA and accuracy first: a narrow terminal wraps or cuts the right end.
         line = (
-            f"[{self.label}] round {m.round}/{self.total_rounds} | {status} | "
-            f"eta {format_duration(self.eta_s(m.round))}"
+            f"round {m.round}/{self.total_rounds} | eta {format_duration(self.eta_s(m.round))} | "
+            f"{status} | [{self.label}]"
         )
         edge = m.round >= self.total_rounds or m.round == self.first_round + 1
         self._display.show(m.round, status, line, force=edge)

@@ -51,8 +51,18 @@ def test_not_a_terminal_prints_one_line_per_round_with_the_facts() -> None:
             progress.update(metrics(r, accuracy=0.5 + 0.1 * r))
     lines = out.getvalue().splitlines()
     assert len(lines) == 3
-    assert lines[0].startswith("[demo] round 1/3 | virtual 1m30s | acc 60.0% (missing 50.0%)")
-    assert "reports 7/10" in lines[1] and "eta 2.0s" in lines[1]
+    assert lines[0].startswith("round 1/3 | eta 4.0s | acc 60.0% (missing 50.0%)")
+    assert "reports 7/10" in lines[1] and "eta 2.0s" in lines[1] and "[demo]" in lines[1]
+
+
+def test_round_eta_and_accuracy_fit_the_first_80_columns() -> None:
+    """A terminal 80 columns wide cuts the right end; what matters most comes first."""
+    out, clock = io.StringIO(), FakeClock()
+    with RunProgress(300, stream=out, every_s=0, clock=clock, label="x" * 60) as progress:
+        clock.now += 2.0
+        progress.update(metrics(100, accuracy=0.9))
+    first80 = out.getvalue().splitlines()[0][:80]
+    assert "round 100/300" in first80 and "eta" in first80 and "acc 90.0%" in first80
     assert "\x1b[" not in out.getvalue()  # no terminal escapes in CI logs
 
 
@@ -63,7 +73,7 @@ def test_lines_are_throttled_but_first_and_last_rounds_always_show() -> None:
             clock.now += 1.0
             progress.update(metrics(r))
     shown = [line.split(" | ")[0] for line in out.getvalue().splitlines()]
-    assert shown == ["[run] round 1/10", "[run] round 6/10", "[run] round 10/10"]
+    assert shown == ["round 1/10", "round 6/10", "round 10/10"]
 
 
 def test_unevaluated_rounds_keep_the_last_known_accuracy() -> None:
