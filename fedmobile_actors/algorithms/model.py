@@ -72,6 +72,10 @@ class MultimodalNet(nn.Module):
         """Logits (B, K) from per-modality features, concatenated in the fixed modality order."""
         return self.head(torch.cat([feats[name] for name in self.modalities], dim=1))
 
+    def local_keys(self) -> tuple[str, ...]:
+        """State-dict keys that stay on the phone (never averaged, never sent): none here."""
+        return ()
+
 
 def build_model(
     shapes: Mapping[str, tuple[int, int]], num_classes: int, config: ModelConfig, seed: int

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fedmobile_actors.algorithms.fedavg import FedAvg
+from fedmobile_actors.algorithms.fedavg_local_momentum import FedAvgLocalMomentum
 from fedmobile_actors.algorithms.fedmobile import FedMobile
 from fedmobile_actors.algorithms.fedmobile_no_alpha import FedMobileNoAlpha
 from fedmobile_actors.algorithms.fedmobile_no_shapley import FedMobileNoShapley
@@ -12,7 +13,15 @@ from fedmobile_actors.algorithms.strategy import AlgorithmContext, Strategy
 
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls
-    for cls in (FedAvg, FedProx, NoisePadding, FedMobile, FedMobileNoShapley, FedMobileNoAlpha)
+    for cls in (
+        FedAvg,
+        FedAvgLocalMomentum,
+        FedProx,
+        NoisePadding,
+        FedMobile,
+        FedMobileNoShapley,
+        FedMobileNoAlpha,
+    )
 }
 
 

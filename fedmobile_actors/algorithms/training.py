@@ -107,11 +107,17 @@ def train_local(
     rng: torch.Generator,
     fill: Fill = zero_fill,
     extra_loss: ExtraLoss | None = None,
+    optimizer: LocalSGD | None = None,
 ) -> float:
-    """``config.local_epochs`` of mini-batch SGD in place; returns the mean training loss."""
+    """``config.local_epochs`` of mini-batch SGD in place; returns the mean training loss.
+
+    ``optimizer`` (over ``model.parameters()``) lets a stateful strategy carry its moments from
+    one task of a phone to the next; by default a fresh one per task."""
     batches = Batchable.of(data.dataset, data.present)
     model.train()
-    optim = LocalSGD(list(model.parameters()), lr=config.lr, momentum=config.momentum)
+    optim = optimizer
+    if optim is None:
+        optim = LocalSGD(list(model.parameters()), lr=config.lr, momentum=config.momentum)
     total, count = 0.0, 0
     for _epoch in range(config.local_epochs):
         order = torch.randperm(len(batches), generator=rng)

@@ -463,7 +463,13 @@ class FedMobileConfig(Frozen):
 
 
 AlgorithmName = Literal[
-    "fedavg", "fedprox", "noise_padding", "fedmobile", "fedmobile_no_shapley", "fedmobile_no_alpha"
+    "fedavg",
+    "fedavg_local_momentum",
+    "fedprox",
+    "noise_padding",
+    "fedmobile",
+    "fedmobile_no_shapley",
+    "fedmobile_no_alpha",
 ]
 
 
