@@ -407,12 +407,28 @@ class ModalitiesConfig(Frozen):
 
 
 class ModelConfig(Frozen):
-    """Per-modality 1-D conv encoders, concatenated features, a linear classifier head."""
+    """The local model: per-modality encoders of ``kind``, concatenated features, a linear head."""
 
+    kind: str = Field(
+        default="conv1d",
+        min_length=1,
+        description="Model kind: conv1d (Conv1d encoders, the default), mlp (MLP over the "
+        "flattened window) or authors_conv2d (the FedMobile authors' Conv2d+BatchNorm USC-HAD "
+        "model; BatchNorm statistics stay on each phone).",
+    )
     conv_channels: tuple[int, ...] = Field(
         default=(32, 64), min_length=1, description="Output channels of each Conv1d layer."
     )
     kernel_size: int = Field(default=5, ge=1, description="Conv1d kernel size (odd keeps length).")
+    mlp_hidden: tuple[int, ...] = Field(
+        default=(128, 64), min_length=1, description="mlp: widths of each encoder's layers."
+    )
+    dropout: float = Field(
+        default=0.5,
+        ge=0,
+        lt=1,
+        description="authors_conv2d: dropout probability.",
+    )
 
 
 class FedMobileConfig(Frozen):
