@@ -6,7 +6,8 @@ whatever modalities a sample has.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import numpy as np
 import torch
@@ -53,6 +54,7 @@ class FedAvg(Strategy):
         # or an update, kept in the phone's state; a phone that has not trained yet starts from
         # the initial values.
         self.local_keys = frozenset(self.model.local_keys())
+        self._dropout = self.model.uses_dropout()
         self._initial_local = {
             k: a for k, a in get_arrays(self.model).items() if k in self.local_keys
         }
@@ -88,6 +90,14 @@ class FedAvg(Strategy):
         }
         set_arrays(self.model, {**shared, **local})
 
+    def keyed_dropout(self, phone_id: int, task_id: int) -> AbstractContextManager[object]:
+        """Dropout masks come from torch's global generator, which is not keyed: seed it from
+        (seed, phone, task) for the task and restore it after, so a re-run gives the same masks.
+        Models without dropout never touch it (and pay nothing)."""
+        if not self._dropout:
+            return nullcontext()
+        return _seeded_global_rng(int_seed(self.context.seed, phone_id, task_id, "dropout"))
+
     def make_optimizer(self, phone_state: Arrays | None) -> LocalSGD:
         """The local optimizer of one task; a stateful subclass restores its moments here."""
         algo = self.context.algorithm
@@ -121,15 +131,16 @@ class FedAvg(Strategy):
         self.load_model(payload, phone_state)
         rng = torch.Generator().manual_seed(int_seed(self.context.seed, phone_id, task_id, "train"))
         optimizer = self.make_optimizer(phone_state)
-        loss = train_local(
-            self.model,
-            data,
-            self.context.algorithm,
-            rng,
-            fill=self.train_fill(rng),
-            extra_loss=self.extra_loss(payload),
-            optimizer=optimizer,
-        )
+        with self.keyed_dropout(phone_id, task_id):
+            loss = train_local(
+                self.model,
+                data,
+                self.context.algorithm,
+                rng,
+                fill=self.train_fill(rng),
+                extra_loss=self.extra_loss(payload),
+                optimizer=optimizer,
+            )
         return ClientUpdate(
             phone_id=phone_id,
             base_version=base_version,
@@ -177,3 +188,10 @@ class FedAvg(Strategy):
         if count == 0:
             return None
         return {k: (v / count).astype(np.float32) for k, v in sums.items()}
+
+
+@contextmanager
+def _seeded_global_rng(seed: int) -> Iterator[None]:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield

@@ -15,6 +15,7 @@ classifier when missing slices are filled by the coalition's averaged generator"
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -162,6 +163,9 @@ class FedMobile(FedAvg):
     """Generator-filled local training; contribution-aware model and Shapley-weighted generator."""
 
     name = "fedmobile"
+    #: The fill replaces a missing modality's feature slice, and the Shapley utility reads each
+    #: modality's slice of the head's weight.
+    model_needs: ClassVar[frozenset[str]] = frozenset({"modality_encoders", "linear_head"})
 
     def __init__(self, context: AlgorithmContext) -> None:
         super().__init__(context)
@@ -214,11 +218,12 @@ class FedMobile(FedAvg):
         )
         before = evaluate_model(self.model, data.dataset, data.present, fill)
         optimizer = self.make_optimizer(phone_state)
-        train_loss = train_local(self.model, data, algo, rng, fill=fill, optimizer=optimizer)
-        after = evaluate_model(self.model, data.dataset, data.present, fill)
-        gen_losses = train_generator(
-            self.generator, self.model, data, self.config, self.learnable, rng, algo.batch_size
-        )
+        with self.keyed_dropout(phone_id, task_id):
+            train_loss = train_local(self.model, data, algo, rng, fill=fill, optimizer=optimizer)
+            after = evaluate_model(self.model, data.dataset, data.present, fill)
+            gen_losses = train_generator(
+                self.generator, self.model, data, self.config, self.learnable, rng, algo.batch_size
+            )
         metrics = {
             "train_loss": _finite(train_loss),
             LOSS_BEFORE: _finite(before.loss),

@@ -92,6 +92,9 @@ class Strategy(ABC):
     #: BatchNorm statistics, control variates). The runtime then hands each task its phone's
     #: state and runs a phone's tasks of one step in order; stateless strategies cost nothing.
     stateful: ClassVar[bool] = False
+    #: What the strategy needs of its model beyond the ``MultimodalNet`` contract, from
+    #: ``models.registry.CAPABILITIES``; checked when a scenario is validated.
+    model_needs: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, context: AlgorithmContext) -> None:
         self.context = context
