@@ -172,3 +172,19 @@ def test_a_killed_host_loses_no_phone_state(
     for row in rows:
         row.pop("wall_time_s")
     assert rows + rest == expected
+
+
+@pytest.mark.integration
+def test_local_batchnorm_on_ray_matches_in_process(
+    ray_session: Any, make_tiny: Callable[..., Scenario]
+) -> None:
+    """FedAvg on the authors' model (local BatchNorm statistics, keyed dropout): 2 Ray hosts give
+    the in-process metrics bit for bit."""
+    from fedmobile_actors.runtime.ray_backend import RayBackend
+
+    model = {"kind": "authors_conv2d"}
+    expected = metrics_of(InProcessBackend(make_tiny(model=model, rounds={"rounds": 2})))
+    ray_run = RayBackend(
+        make_tiny(model=model, rounds={"rounds": 2}, runtime={"backend": "ray", "hosts": 2})
+    )
+    assert metrics_of(ray_run) == expected
