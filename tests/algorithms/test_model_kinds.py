@@ -142,3 +142,19 @@ def test_validate_cli_refuses_an_unknown_kind(tmp_path: Path, capsys: Any) -> No
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "model.kind" in err[0]
+
+
+def test_fedmobile_keeps_batchnorm_local_too(setting: Setting) -> None:
+    """FedMobile on the authors' model: its payload (model + generator) lacks the BatchNorm
+    statistics, its update returns them as phone state, and aggregation runs."""
+    context = replace(make_context(setting, "fedmobile"), model=AUTHORS)
+    strategy = make_strategy(context)
+    assert isinstance(strategy, FedAvg) and strategy.is_stateful()
+    state = strategy.initial_state()
+    assert not set(state.arrays) & strategy.local_keys
+    updates = [strategy.local_update(state.arrays, setting.phones[p], p, 0, p) for p in range(2)]
+    assert all(
+        u.phone_state is not None and set(u.phone_state) == strategy.local_keys for u in updates
+    )
+    result = strategy.aggregate(state, updates, [1.0, 1.0])
+    assert result.state.version == 1 and set(result.state.arrays) == set(state.arrays)
