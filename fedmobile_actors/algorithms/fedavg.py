@@ -27,6 +27,7 @@ from fedmobile_actors.algorithms.strategy import (
 from fedmobile_actors.algorithms.training import (
     ExtraLoss,
     Fill,
+    LocalOptimizer,
     LocalSGD,
     evaluate_model,
     train_local,
@@ -98,12 +99,13 @@ class FedAvg(Strategy):
             return nullcontext()
         return _seeded_global_rng(int_seed(self.context.seed, phone_id, task_id, "dropout"))
 
-    def make_optimizer(self, phone_state: Arrays | None) -> LocalSGD:
-        """The local optimizer of one task; a stateful subclass restores its moments here."""
+    def make_optimizer(self, phone_state: Arrays | None) -> LocalOptimizer:
+        """The local optimizer of one task; a stateful subclass restores its moments here (or
+        returns a ``LocalAdam`` restored with ``load_state``)."""
         algo = self.context.algorithm
         return LocalSGD(list(self.model.parameters()), lr=algo.lr, momentum=algo.momentum)
 
-    def phone_state_after(self, optimizer: LocalSGD) -> Arrays | None:
+    def phone_state_after(self, optimizer: LocalOptimizer) -> Arrays | None:
         """The phone's state after a task: the model's local arrays (None when it has none)."""
         return self.local_arrays() if self.local_keys else None
 

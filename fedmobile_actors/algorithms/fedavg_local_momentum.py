@@ -15,7 +15,7 @@ import torch
 
 from fedmobile_actors.algorithms.fedavg import FedAvg
 from fedmobile_actors.algorithms.strategy import Arrays
-from fedmobile_actors.algorithms.training import LocalSGD
+from fedmobile_actors.algorithms.training import LocalOptimizer, LocalSGD
 
 #: Prefix of the momentum buffers in a phone's state (beside the model's local arrays).
 MOMENTUM_PREFIX = "momentum."
@@ -27,8 +27,9 @@ class FedAvgLocalMomentum(FedAvg):
     name = "fedavg_local_momentum"
     stateful: ClassVar[bool] = True
 
-    def make_optimizer(self, phone_state: Arrays | None) -> LocalSGD:
+    def make_optimizer(self, phone_state: Arrays | None) -> LocalOptimizer:
         optimizer = super().make_optimizer(phone_state)
+        assert isinstance(optimizer, LocalSGD)
         if phone_state is None:
             return optimizer
         names = [n for n, _ in self.model.named_parameters()]
@@ -38,7 +39,8 @@ class FedAvgLocalMomentum(FedAvg):
                 optimizer.buffers[i] = torch.from_numpy(np.array(saved, copy=True))
         return optimizer
 
-    def phone_state_after(self, optimizer: LocalSGD) -> Arrays | None:
+    def phone_state_after(self, optimizer: LocalOptimizer) -> Arrays | None:
+        assert isinstance(optimizer, LocalSGD)
         state = dict(super().phone_state_after(optimizer) or {})
         names = [n for n, _ in self.model.named_parameters()]
         for name, buf in zip(names, optimizer.buffers, strict=True):
