@@ -28,6 +28,12 @@ class PhoneStateStore:
         """The phone's state after its last trained task; None before its first."""
         return self._blobs.get(phone_id)
 
+    def arrays(self, phone_id: int) -> Arrays | None:
+        """The phone's state decoded (e.g. to evaluate the global model with its own BatchNorm
+        statistics: ``strategy.evaluate(state, test, present, store.arrays(phone))``)."""
+        blob = self._blobs.get(phone_id)
+        return decode_arrays(blob) if blob is not None else None
+
     def put(self, phone_id: int, blob: bytes | None) -> None:
         """Replace the phone's state (None leaves it unchanged: the task kept no state)."""
         if blob is not None:

@@ -70,6 +70,10 @@ def test_store_holds_only_phones_that_trained(make_tiny: Callable[..., Scenario]
         trained |= {task.phone_id for task, _, _ in pool.sent}
         assert server.phone_states.phones() == sorted(trained)
     assert 0 < len(trained) < scenario.fleet.phones  # some phones never trained: no memory
+    untrained = min(set(range(scenario.fleet.phones)) - trained)
+    assert server.phone_states.get(untrained) is None
+    assert server.phone_states.arrays(untrained) is None
+    assert server.phone_states.arrays(min(trained)) is not None
     # A phone's first task starts without state, a later one with it.
     seen: set[int] = set()
     for task, _, had_state in pool.sent:
