@@ -21,6 +21,7 @@ def ray_session() -> Iterator[Any]:
 
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # as ensure_ray does for a local Ray
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # address="local": a fresh Ray of our own, never one another process left on the machine.
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()

@@ -6,7 +6,8 @@ whatever modalities a sample has.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import numpy as np
 import torch
@@ -26,6 +27,8 @@ from fedmobile_actors.algorithms.strategy import (
 from fedmobile_actors.algorithms.training import (
     ExtraLoss,
     Fill,
+    LocalOptimizer,
+    LocalSGD,
     evaluate_model,
     train_local,
     zero_fill,
@@ -48,9 +51,63 @@ class FedAvg(Strategy):
             context.model,
             int_seed(context.seed, SERVER, 0, "init"),
         )
+        # Arrays the model keeps on the phone (e.g. BatchNorm statistics): never in the payload
+        # or an update, kept in the phone's state; a phone that has not trained yet starts from
+        # the initial values.
+        self.local_keys = frozenset(self.model.local_keys())
+        self._dropout = self.model.uses_dropout()
+        self._initial_local = {
+            k: a for k, a in get_arrays(self.model).items() if k in self.local_keys
+        }
+
+    def is_stateful(self) -> bool:
+        return self.stateful or bool(self.local_keys)
 
     def initial_state(self) -> GlobalState:
-        return GlobalState(version=0, arrays=get_arrays(self.model))
+        return GlobalState(version=0, arrays=self.shared_arrays())
+
+    def shared_arrays(self) -> Arrays:
+        """The working model's arrays that travel (all but the model's local ones)."""
+        arrays = get_arrays(self.model)
+        if not self.local_keys:
+            return arrays
+        return {k: a for k, a in arrays.items() if k not in self.local_keys}
+
+    def local_arrays(self) -> Arrays:
+        """The working model's arrays that stay on the phone."""
+        return {k: a for k, a in get_arrays(self.model).items() if k in self.local_keys}
+
+    def load_model(
+        self, shared: Mapping[str, np.ndarray], phone_state: Arrays | None = None
+    ) -> None:
+        """Load the global ``shared`` arrays, and the local ones from ``phone_state`` (or their
+        initial values for a phone that has not trained yet), into the working model."""
+        if not self.local_keys:
+            set_arrays(self.model, shared)
+            return
+        local = {
+            k: (phone_state[k] if phone_state is not None and k in phone_state else a)
+            for k, a in self._initial_local.items()
+        }
+        set_arrays(self.model, {**shared, **local})
+
+    def keyed_dropout(self, phone_id: int, task_id: int) -> AbstractContextManager[object]:
+        """Dropout masks come from torch's global generator, which is not keyed: seed it from
+        (seed, phone, task) for the task and restore it after, so a re-run gives the same masks.
+        Models without dropout never touch it (and pay nothing)."""
+        if not self._dropout:
+            return nullcontext()
+        return _seeded_global_rng(int_seed(self.context.seed, phone_id, task_id, "dropout"))
+
+    def make_optimizer(self, phone_state: Arrays | None) -> LocalOptimizer:
+        """The local optimizer of one task; a stateful subclass restores its moments here (or
+        returns a ``LocalAdam`` restored with ``load_state``)."""
+        algo = self.context.algorithm
+        return LocalSGD(list(self.model.parameters()), lr=algo.lr, momentum=algo.momentum)
+
+    def phone_state_after(self, optimizer: LocalOptimizer) -> Arrays | None:
+        """The phone's state after a task: the model's local arrays (None when it has none)."""
+        return self.local_arrays() if self.local_keys else None
 
     def train_fill(self, rng: torch.Generator) -> Fill:
         """How absent feature slices are filled during local training."""
@@ -65,24 +122,34 @@ class FedAvg(Strategy):
         return None
 
     def local_update(
-        self, payload: Arrays, data: LocalData, phone_id: int, base_version: int, task_id: int
+        self,
+        payload: Arrays,
+        data: LocalData,
+        phone_id: int,
+        base_version: int,
+        task_id: int,
+        phone_state: Arrays | None = None,
     ) -> ClientUpdate:
-        set_arrays(self.model, payload)
+        self.load_model(payload, phone_state)
         rng = torch.Generator().manual_seed(int_seed(self.context.seed, phone_id, task_id, "train"))
-        loss = train_local(
-            self.model,
-            data,
-            self.context.algorithm,
-            rng,
-            fill=self.train_fill(rng),
-            extra_loss=self.extra_loss(payload),
-        )
+        optimizer = self.make_optimizer(phone_state)
+        with self.keyed_dropout(phone_id, task_id):
+            loss = train_local(
+                self.model,
+                data,
+                self.context.algorithm,
+                rng,
+                fill=self.train_fill(rng),
+                extra_loss=self.extra_loss(payload),
+                optimizer=optimizer,
+            )
         return ClientUpdate(
             phone_id=phone_id,
             base_version=base_version,
             num_samples=len(data),
-            arrays=get_arrays(self.model),
+            arrays=self.shared_arrays(),
             metrics={"train_loss": loss},
+            phone_state=self.phone_state_after(optimizer),
         )
 
     def aggregate(
@@ -98,7 +165,35 @@ class FedAvg(Strategy):
         return AggregationResult(GlobalState(state.version + 1, arrays, state.info), metrics)
 
     def evaluate(
-        self, state: GlobalState, test: MultimodalDataset, present: Mapping[str, np.ndarray]
+        self,
+        state: GlobalState,
+        test: MultimodalDataset,
+        present: Mapping[str, np.ndarray],
+        phone_state: Arrays | None = None,
     ) -> Evaluation:
-        set_arrays(self.model, state.arrays)
+        self.load_model(state.arrays, phone_state)
         return evaluate_model(self.model, test, present, fill=self.eval_fill(state))
+
+    def pooled_phone_state(self, states: Iterable[Arrays]) -> Arrays | None:
+        """The pooled test set is evaluated with the uniform mean, over the phones that have
+        trained, of each local array (for BatchNorm: the phones' running means and variances).
+        A choice, not the authors' (they evaluate each node on its own split): the server has
+        no statistics of its own, and the mean keeps every phone's data in the estimate."""
+        if not self.local_keys:
+            return None
+        sums: dict[str, np.ndarray] = {}
+        count = 0
+        for state in states:
+            for k in self.local_keys:
+                sums[k] = sums.get(k, 0.0) + state[k].astype(np.float64)
+            count += 1
+        if count == 0:
+            return None
+        return {k: (v / count).astype(np.float32) for k, v in sums.items()}
+
+
+@contextmanager
+def _seeded_global_rng(seed: int) -> Iterator[None]:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield

@@ -15,6 +15,7 @@ classifier when missing slices are filled by the coalition's averaged generator"
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -162,6 +163,9 @@ class FedMobile(FedAvg):
     """Generator-filled local training; contribution-aware model and Shapley-weighted generator."""
 
     name = "fedmobile"
+    #: The fill replaces a missing modality's feature slice, and the Shapley utility reads each
+    #: modality's slice of the head's weight.
+    model_needs: ClassVar[frozenset[str]] = frozenset({"modality_encoders", "linear_head"})
 
     def __init__(self, context: AlgorithmContext) -> None:
         super().__init__(context)
@@ -181,10 +185,10 @@ class FedMobile(FedAvg):
         return GlobalState(version=0, arrays=self._arrays())
 
     def _arrays(self) -> Arrays:
-        return {**get_arrays(self.model), **get_arrays(self.generator, GEN_PREFIX)}
+        return {**self.shared_arrays(), **get_arrays(self.generator, GEN_PREFIX)}
 
-    def _load(self, arrays: Mapping[str, np.ndarray]) -> None:
-        set_arrays(self.model, arrays)
+    def _load(self, arrays: Arrays, phone_state: Arrays | None = None) -> None:
+        self.load_model(arrays, phone_state)
         set_arrays(self.generator, arrays, GEN_PREFIX)
 
     def eval_fill(self, state: GlobalState) -> Fill:
@@ -196,9 +200,15 @@ class FedMobile(FedAvg):
     # ---- phone ------------------------------------------------------------------------------
 
     def local_update(
-        self, payload: Arrays, data: LocalData, phone_id: int, base_version: int, task_id: int
+        self,
+        payload: Arrays,
+        data: LocalData,
+        phone_id: int,
+        base_version: int,
+        task_id: int,
+        phone_state: Arrays | None = None,
     ) -> ClientUpdate:
-        self._load(payload)
+        self._load(payload, phone_state)
         algo = self.context.algorithm
         rng = torch.Generator().manual_seed(int_seed(self.context.seed, phone_id, task_id, "train"))
         # The generator is trained last, so one set of prototypes serves training and both
@@ -207,11 +217,13 @@ class FedMobile(FedAvg):
             self.model, class_prototypes(self.generator, *self.probe), self.learnable
         )
         before = evaluate_model(self.model, data.dataset, data.present, fill)
-        train_loss = train_local(self.model, data, algo, rng, fill=fill)
-        after = evaluate_model(self.model, data.dataset, data.present, fill)
-        gen_losses = train_generator(
-            self.generator, self.model, data, self.config, self.learnable, rng, algo.batch_size
-        )
+        optimizer = self.make_optimizer(phone_state)
+        with self.keyed_dropout(phone_id, task_id):
+            train_loss = train_local(self.model, data, algo, rng, fill=fill, optimizer=optimizer)
+            after = evaluate_model(self.model, data.dataset, data.present, fill)
+            gen_losses = train_generator(
+                self.generator, self.model, data, self.config, self.learnable, rng, algo.batch_size
+            )
         metrics = {
             "train_loss": _finite(train_loss),
             LOSS_BEFORE: _finite(before.loss),
@@ -222,7 +234,14 @@ class FedMobile(FedAvg):
             "generator_loss_first": gen_losses[0] if gen_losses else 0.0,
             "generator_loss_last": gen_losses[-1] if gen_losses else 0.0,
         }
-        return ClientUpdate(phone_id, base_version, len(data), self._arrays(), metrics)
+        return ClientUpdate(
+            phone_id,
+            base_version,
+            len(data),
+            self._arrays(),
+            metrics,
+            phone_state=self.phone_state_after(optimizer),
+        )
 
     # ---- server -----------------------------------------------------------------------------
 
@@ -317,7 +336,7 @@ class FedMobile(FedAvg):
         model: Mapping[str, np.ndarray],
     ) -> tuple[np.ndarray, np.ndarray]:
         """(Shapley values, weights) of the cluster representatives under the new global model."""
-        set_arrays(self.model, model)
+        self.load_model(model)
         utility = CoalitionUtility(
             self.model,
             self.generator,

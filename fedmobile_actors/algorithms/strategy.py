@@ -9,7 +9,7 @@ Concrete strategies are small files beside this one, registered in ``registry.py
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -49,6 +49,10 @@ class ClientUpdate:
     num_samples: int
     arrays: Arrays
     metrics: dict[str, float] = field(default_factory=dict)
+    #: The phone's private state after this task (stateful strategies only). It stays on the
+    #: phone: the wire never encodes it and no byte count includes it; the simulator's server
+    #: keeps it in its phone-state store only so hosts can be restarted and runs resumed.
+    phone_state: Arrays | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,13 @@ class Strategy(ABC):
     """Base class of every federated strategy (FedAvg, FedProx, FedMobile, ...)."""
 
     name: ClassVar[str]
+    #: True when the strategy keeps per-phone state across tasks (optimizer moments, local
+    #: BatchNorm statistics, control variates). The runtime then hands each task its phone's
+    #: state and runs a phone's tasks of one step in order; stateless strategies cost nothing.
+    stateful: ClassVar[bool] = False
+    #: What the strategy needs of its model beyond the ``MultimodalNet`` contract, from
+    #: ``models.registry.CAPABILITIES``; checked when a scenario is validated.
+    model_needs: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, context: AlgorithmContext) -> None:
         self.context = context
@@ -96,11 +107,28 @@ class Strategy(ABC):
         """The arrays phones download; by default everything the server holds."""
         return state.arrays
 
+    def is_stateful(self) -> bool:
+        """Whether this instance keeps per-phone state; a strategy may decide it from its model
+        (FedAvg is stateful when the model has local arrays such as BatchNorm statistics)."""
+        return self.stateful
+
     @abstractmethod
     def local_update(
-        self, payload: Arrays, data: LocalData, phone_id: int, base_version: int, task_id: int
+        self,
+        payload: Arrays,
+        data: LocalData,
+        phone_id: int,
+        base_version: int,
+        task_id: int,
+        phone_state: Arrays | None = None,
     ) -> ClientUpdate:
-        """Train on one phone's data from ``payload``; every draw keyed by (seed, phone, task)."""
+        """Train on one phone's data from ``payload``; every draw keyed by (seed, phone, task).
+
+        ``phone_state`` is the state the phone's previous trained task returned (None before its
+        first); a stateful strategy returns the new state in ``ClientUpdate.phone_state``. The
+        result must be a function of the arguments alone: a restarted host re-runs a task from
+        the same input state and must give the same bytes.
+        """
 
     @abstractmethod
     def aggregate(
@@ -111,9 +139,22 @@ class Strategy(ABC):
 
     @abstractmethod
     def evaluate(
-        self, state: GlobalState, test: MultimodalDataset, present: Mapping[str, np.ndarray]
+        self,
+        state: GlobalState,
+        test: MultimodalDataset,
+        present: Mapping[str, np.ndarray],
+        phone_state: Arrays | None = None,
     ) -> Evaluation:
-        """Accuracy of the global model on ``test`` with the given per-sample presence masks."""
+        """Accuracy of the global model on ``test`` with the given per-sample presence masks.
+
+        ``phone_state``, when given, is applied on top of the global model first (e.g. a phone's
+        own BatchNorm statistics, to evaluate the model that phone would run).
+        """
+
+    def pooled_phone_state(self, states: Iterable[Arrays]) -> Arrays | None:
+        """The phone state the pooled (server-side) test set is evaluated with, from the states
+        of the phones that have trained; None (the default) evaluates the global model alone."""
+        return None
 
     def update_shapes(self, payload: Arrays) -> dict[str, tuple[str, tuple[int, ...]]]:
         """Expected (dtype, shape) of each array in an update; the wire rejects anything else.

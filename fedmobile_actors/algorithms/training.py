@@ -7,6 +7,7 @@ by (seed, phone, task)) is written once here.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -100,6 +101,79 @@ class LocalSGD:
             p.add_(step, alpha=-self.lr)
 
 
+class LocalAdam:
+    """Adam (L2 weight decay added to the gradient, no AMSGrad), computed as ``torch.optim.Adam``
+    does on CPU, for the same reason as ``LocalSGD``; its moments can be exported per parameter
+    name and restored, so a stateful strategy can keep them on the phone (as the FedMobile
+    authors' per-node Adam does) across tasks."""
+
+    def __init__(
+        self,
+        params: list[torch.nn.Parameter],
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        self.params = params
+        self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
+        self.steps = [0] * len(params)
+        self.exp_avg: list[torch.Tensor | None] = [None] * len(params)
+        self.exp_avg_sq: list[torch.Tensor | None] = [None] * len(params)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        beta1, beta2 = self.betas
+        for i, p in enumerate(self.params):
+            if p.grad is None:
+                continue
+            grad = p.grad
+            if self.weight_decay:
+                grad = grad.add(p, alpha=self.weight_decay)
+            m, v = self.exp_avg[i], self.exp_avg_sq[i]
+            if m is None or v is None:
+                m = self.exp_avg[i] = torch.zeros_like(p)
+                v = self.exp_avg_sq[i] = torch.zeros_like(p)
+            self.steps[i] += 1
+            m.lerp_(grad, 1 - beta1)
+            v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            step_size = self.lr / (1 - beta1 ** self.steps[i])
+            denom = (v.sqrt() / math.sqrt(1 - beta2 ** self.steps[i])).add_(self.eps)
+            p.addcdiv_(m, denom, value=-step_size)
+
+    def state_arrays(self, names: list[str], prefix: str = "adam.") -> dict[str, np.ndarray]:
+        """The moments and step counts of the parameters that have stepped, by parameter name."""
+        out: dict[str, np.ndarray] = {}
+        for i, name in enumerate(names):
+            m, v = self.exp_avg[i], self.exp_avg_sq[i]
+            if m is None or v is None:
+                continue
+            out[f"{prefix}{name}.exp_avg"] = m.numpy().astype(np.float32, copy=True)
+            out[f"{prefix}{name}.exp_avg_sq"] = v.numpy().astype(np.float32, copy=True)
+            out[f"{prefix}{name}.step"] = np.array([self.steps[i]], dtype=np.int64)
+        return out
+
+    def load_state(
+        self, arrays: Mapping[str, np.ndarray], names: list[str], prefix: str = "adam."
+    ) -> None:
+        """Restore what ``state_arrays`` exported (parameters absent there start afresh)."""
+        for i, name in enumerate(names):
+            key = f"{prefix}{name}"
+            if f"{key}.exp_avg" not in arrays:
+                continue
+            self.exp_avg[i] = torch.from_numpy(np.array(arrays[f"{key}.exp_avg"], copy=True))
+            self.exp_avg_sq[i] = torch.from_numpy(np.array(arrays[f"{key}.exp_avg_sq"], copy=True))
+            self.steps[i] = int(arrays[f"{key}.step"][0])
+
+
+#: The optimizers local training accepts (``make_optimizer`` of a strategy returns one).
+LocalOptimizer = LocalSGD | LocalAdam
+
+
 def train_local(
     model: MultimodalNet,
     data: LocalData,
@@ -107,11 +181,17 @@ def train_local(
     rng: torch.Generator,
     fill: Fill = zero_fill,
     extra_loss: ExtraLoss | None = None,
+    optimizer: LocalOptimizer | None = None,
 ) -> float:
-    """``config.local_epochs`` of mini-batch SGD in place; returns the mean training loss."""
+    """``config.local_epochs`` of mini-batch SGD in place; returns the mean training loss.
+
+    ``optimizer`` (over ``model.parameters()``) lets a stateful strategy carry its moments from
+    one task of a phone to the next; by default a fresh one per task."""
     batches = Batchable.of(data.dataset, data.present)
     model.train()
-    optim = LocalSGD(list(model.parameters()), lr=config.lr, momentum=config.momentum)
+    optim: LocalOptimizer | None = optimizer
+    if optim is None:
+        optim = LocalSGD(list(model.parameters()), lr=config.lr, momentum=config.momentum)
     total, count = 0.0, 0
     for _epoch in range(config.local_epochs):
         order = torch.randperm(len(batches), generator=rng)

@@ -145,7 +145,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     from fedmobile_actors.scenario import load_scenario, scenario_to_yaml
 
     if args.command == "validate":
+        from fedmobile_actors.algorithms.registry import check_model
+
         scenario = load_scenario(args.scenario, args.override)
+        check_model(scenario.algorithm, scenario.model)
         print(scenario_to_yaml(scenario), end="")
         print(f"# {args.scenario}: valid", file=sys.stderr)
         return 0

@@ -41,5 +41,12 @@ class HostPool(ABC):
     async def train(self, task: Task) -> bytes:
         """Run ``task`` on its phone's host; the encoded update."""
 
+    async def train_with_state(
+        self, task: Task, phone_state: bytes | None
+    ) -> tuple[bytes, bytes | None]:
+        """Run ``task`` of a stateful strategy from the phone's encoded state; the encoded
+        update and the phone's new encoded state (None when the strategy kept none)."""
+        raise NotImplementedError(f"{type(self).__name__} does not run stateful strategies")
+
     def shutdown(self) -> None:
         """Release the hosts."""

@@ -38,6 +38,15 @@ class InProcessHostPool(HostPool):
         payload = None if host.has_payload(task.base_version) else self._payloads[task.base_version]
         return host.train(task.task_id, task.phone_id, task.base_version, payload)
 
+    async def train_with_state(
+        self, task: Task, phone_state: bytes | None
+    ) -> tuple[bytes, bytes | None]:
+        host = self.hosts[self.host_of(task.phone_id)]
+        payload = None if host.has_payload(task.base_version) else self._payloads[task.base_version]
+        return host.train_with_state(
+            task.task_id, task.phone_id, task.base_version, payload, phone_state
+        )
+
 
 class InProcessBackend(Backend):
     """Server and hosts in this process, on a private event loop."""

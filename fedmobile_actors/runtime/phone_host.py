@@ -17,7 +17,7 @@ from fedmobile_actors.algorithms.strategy import Arrays, Strategy
 from fedmobile_actors.data import LocalData
 from fedmobile_actors.runtime.world import SharedData, World
 from fedmobile_actors.scenario.schema import Scenario
-from fedmobile_actors.wire import decode_arrays, encode_update
+from fedmobile_actors.wire import decode_arrays, encode_arrays, encode_update
 
 #: Decoded model versions a host keeps (async tasks may train on a few older versions).
 PAYLOAD_CACHE = 8
@@ -57,16 +57,38 @@ class PhoneHost:
     def has_payload(self, version: int) -> bool:
         return version in self._payloads
 
-    def train(self, task_id: int, phone_id: int, base_version: int, payload: bytes | None) -> bytes:
-        """Run one task and return the encoded update (what the phone would upload)."""
+    def _arrays(self, base_version: int, payload: bytes | None) -> Arrays:
         if payload is None and base_version not in self._payloads:
             raise RuntimeError(f"host has no payload for version {base_version}")
-        arrays = (
+        return (
             self.payload(base_version, payload)
             if payload is not None
             else self._payloads[base_version]
         )
+
+    def train(self, task_id: int, phone_id: int, base_version: int, payload: bytes | None) -> bytes:
+        """Run one task and return the encoded update (what the phone would upload)."""
+        arrays = self._arrays(base_version, payload)
         update = self.strategy.local_update(
             arrays, self.phone(phone_id), phone_id, base_version, task_id
         )
         return encode_update(update)
+
+    def train_with_state(
+        self,
+        task_id: int,
+        phone_id: int,
+        base_version: int,
+        payload: bytes | None,
+        phone_state: bytes | None,
+    ) -> tuple[bytes, bytes | None]:
+        """Run one task of a stateful strategy from the phone's state: the encoded update and,
+        apart from it (never charged as uploaded bytes), the phone's new encoded state. The host
+        keeps no state of its own, so a restarted host re-runs the task identically."""
+        arrays = self._arrays(base_version, payload)
+        state = decode_arrays(phone_state) if phone_state is not None else None
+        update = self.strategy.local_update(
+            arrays, self.phone(phone_id), phone_id, base_version, task_id, state
+        )
+        out = encode_arrays(update.phone_state) if update.phone_state is not None else None
+        return encode_update(update), out

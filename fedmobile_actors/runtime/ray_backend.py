@@ -112,6 +112,24 @@ class RayPhoneHost:
         payload = None if host.has_payload(base_version) else ray.get(payload_ref)
         return host.train(task_id, phone_id, base_version, payload)
 
+    def train_state_ref(
+        self,
+        task_id: int,
+        phone_id: int,
+        base_version: int,
+        box: list[Any],
+        phone_state: bytes | None,
+    ) -> tuple[bytes, bytes | None]:
+        """``train_ref`` for a stateful strategy: the phone's state goes with the task (small,
+        by value) and its new state comes back beside the update."""
+        payload_ref, split_ref = box
+        host = self._ensure(split_ref)
+        payload = None if host.has_payload(base_version) else ray.get(payload_ref)
+        result: tuple[bytes, bytes | None] = host.train_with_state(
+            task_id, phone_id, base_version, payload, phone_state
+        )
+        return result
+
     def node_id(self) -> str:
         return ray.get_runtime_context().get_node_id()
 
@@ -162,6 +180,16 @@ class RayHostPool(HostPool):
         host = self.hosts[self.host_of(task.phone_id)]
         box = [self._refs[task.base_version], self._split_ref]
         return await host.train_ref.remote(task.task_id, task.phone_id, task.base_version, box)
+
+    async def train_with_state(
+        self, task: Task, phone_state: bytes | None
+    ) -> tuple[bytes, bytes | None]:
+        host = self.hosts[self.host_of(task.phone_id)]
+        box = [self._refs[task.base_version], self._split_ref]
+        blob, state = await host.train_state_ref.remote(
+            task.task_id, task.phone_id, task.base_version, box, phone_state
+        )
+        return blob, state
 
     async def ready(self) -> list[str]:
         await asyncio.gather(*self._warming)

@@ -24,10 +24,11 @@ from fedmobile_actors.data import LocalData
 from fedmobile_actors.errors import RunDirError, WireError
 from fedmobile_actors.runtime.hosts import HostPool
 from fedmobile_actors.runtime.metrics import RoundMetrics, event_rows
+from fedmobile_actors.runtime.phone_state import PhoneStateStore
 from fedmobile_actors.runtime.world import World
 from fedmobile_actors.scenario.schema import Scenario
 from fedmobile_actors.sim import make_policy
-from fedmobile_actors.sim.tasks import Outcome, Step, TaskCosts
+from fedmobile_actors.sim.tasks import Outcome, Step, Task, TaskCosts
 from fedmobile_actors.wire import decode_update, encode_arrays, encode_update, pack, unpack
 
 CHECKPOINT_FORMAT = 1
@@ -61,6 +62,8 @@ class Server:
         self.strategy: Strategy = make_strategy(self.world.context())
         self.state: GlobalState = self.strategy.initial_state()
         self.virtual_time_s = 0.0
+        self.stateful = self.strategy.is_stateful()
+        self.phone_states = PhoneStateStore()
         if checkpoint is not None:
             self._restore(checkpoint)
         self._payload_bytes = encode_arrays(self.strategy.payload(self.state))
@@ -116,7 +119,10 @@ class Server:
         if step is None:
             return None
         wall_start = time.perf_counter()
-        results = await asyncio.gather(*(self.pool.train(task) for task in step.applied))
+        if self.stateful:
+            results = await self._train_stateful(step.applied)
+        else:
+            results = await asyncio.gather(*(self.pool.train(task) for task in step.applied))
         updates: list[ClientUpdate] = []
         staleness: list[float] = []
         rejected = 0
@@ -143,6 +149,30 @@ class Server:
             aggregation=dict(result.metrics),
         )
 
+    async def _train_stateful(self, tasks: tuple[Task, ...]) -> list[bytes]:
+        """Train ``tasks`` with their phones' state: different phones at once, the tasks of one
+        phone (async steps may apply two) in application order, each from the previous one's
+        output state. The store changes only after every task returned, so a step is all or
+        nothing; a host killed mid-step re-runs its tasks from the same input states."""
+        by_phone: dict[int, list[int]] = {}
+        for i, task in enumerate(tasks):
+            by_phone.setdefault(task.phone_id, []).append(i)
+        blobs: list[bytes] = [b""] * len(tasks)
+        new_states: dict[int, bytes | None] = {}
+
+        async def chain(phone: int, indices: list[int]) -> None:
+            state = self.phone_states.get(phone)
+            for i in indices:
+                blob, out = await self.pool.train_with_state(tasks[i], state)
+                blobs[i] = blob
+                state = out if out is not None else state
+            new_states[phone] = state
+
+        await asyncio.gather(*(chain(p, idx) for p, idx in by_phone.items()))
+        for phone in sorted(new_states):
+            self.phone_states.put(phone, new_states[phone])
+        return blobs
+
     def _metrics(self, step: Step, updates: list[ClientUpdate], rejected: int) -> RoundMetrics:
         counts = {o: 0 for o in Outcome}
         for task in step.tasks:
@@ -152,8 +182,14 @@ class Server:
         )
         acc_full = acc_missing = loss = math.nan
         if evaluate:
-            full = self.strategy.evaluate(self.state, self.world.split.test, self._test_full)
-            miss = self.strategy.evaluate(self.state, self.world.split.test, self._test_missing)
+            test = self.world.split.test
+            pooled = (
+                self.strategy.pooled_phone_state(self.phone_states.decoded())
+                if self.stateful
+                else None
+            )
+            full = self.strategy.evaluate(self.state, test, self._test_full, pooled)
+            miss = self.strategy.evaluate(self.state, test, self._test_missing, pooled)
             acc_full, loss, acc_missing = full.accuracy, full.loss, miss.accuracy
         train_losses = [u.metrics["train_loss"] for u in updates if "train_loss" in u.metrics]
         uploaded = (Outcome.REPORTED, Outcome.LATE, Outcome.STALE)
@@ -193,16 +229,18 @@ class Server:
     # -- checkpoints ----------------------------------------------------------------------------
 
     def checkpoint(self) -> bytes:
-        """The server's whole state; phones are stateless and the policy replays from the seed."""
-        return pack(
-            {
-                "format": CHECKPOINT_FORMAT,
-                "version": self.state.version,
-                "arrays": self.state.arrays,
-                "info": self.state.info,
-                "virtual_time_s": self.virtual_time_s,
-            }
-        )
+        """The server's whole state with the phones' state store; the policy replays from the
+        seed. Stateless strategies write no ``phone_state`` field (checkpoints as before)."""
+        data: dict[str, Any] = {
+            "format": CHECKPOINT_FORMAT,
+            "version": self.state.version,
+            "arrays": self.state.arrays,
+            "info": self.state.info,
+            "virtual_time_s": self.virtual_time_s,
+        }
+        if self.stateful:
+            data["phone_state"] = self.phone_states.to_checkpoint()
+        return pack(data)
 
     def _restore(self, blob: bytes) -> None:
         try:
@@ -221,6 +259,8 @@ class Server:
                 info={str(k): float(v) for k, v in data["info"].items()},
             )
             self.virtual_time_s = float(data["virtual_time_s"])
+            if self.stateful:
+                self.phone_states = PhoneStateStore.from_checkpoint(data.get("phone_state", {}))
         except (WireError, KeyError, TypeError, ValueError) as err:
             raise RunDirError(
                 f"checkpoint is corrupt or does not match the scenario: {err}"

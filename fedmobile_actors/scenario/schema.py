@@ -484,8 +484,16 @@ class ModalitiesConfig(Frozen):
 
 
 class ModelConfig(Frozen):
-    """Per-modality 1-D conv encoders, concatenated features, a linear classifier head."""
+    """The local model: per-modality encoders of ``kind``, concatenated features, a linear head."""
 
+    kind: str = Field(
+        default="conv1d",
+        min_length=1,
+        max_length=300,
+        description="Model kind: conv1d (Conv1d encoders, the default), mlp (MLP over the "
+        "flattened window) or authors_conv2d (the FedMobile authors' Conv2d+BatchNorm USC-HAD "
+        "model; BatchNorm statistics stay on each phone).",
+    )
     conv_channels: tuple[Annotated[int, Field(ge=1, le=1024)], ...] = Field(
         default=(32, 64),
         min_length=1,
@@ -497,6 +505,18 @@ class ModelConfig(Frozen):
         ge=1,
         le=64,
         description="Conv1d kernel size (odd keeps length); at most the shortest window.",
+    )
+    mlp_hidden: tuple[Annotated[int, Field(ge=1, le=8192)], ...] = Field(
+        default=(128, 64),
+        min_length=1,
+        max_length=8,
+        description="mlp: widths of each encoder's layers.",
+    )
+    dropout: float = Field(
+        default=0.5,
+        ge=0,
+        lt=1,
+        description="authors_conv2d: dropout probability.",
     )
 
 
@@ -568,7 +588,13 @@ class FedMobileConfig(Frozen):
 
 
 AlgorithmName = Literal[
-    "fedavg", "fedprox", "noise_padding", "fedmobile", "fedmobile_no_shapley", "fedmobile_no_alpha"
+    "fedavg",
+    "fedavg_local_momentum",
+    "fedprox",
+    "noise_padding",
+    "fedmobile",
+    "fedmobile_no_shapley",
+    "fedmobile_no_alpha",
 ]
 
 
@@ -795,6 +821,21 @@ def model_problem(model: ModelConfig, data: DataConfig) -> tuple[str, Any, str] 
         channels = [m.channels for m in source.modalities]
     elif isinstance(source, UscHadSource):
         steps, channels = [source.window, source.window], [3, 3]
+    if model.kind == "mlp" and steps:
+        weights = sum(
+            sum(a * b for a, b in itertools.pairwise([c * t, *model.mlp_hidden]))
+            for c, t in zip(channels, steps, strict=True)
+        )
+        if weights > MAX_MODEL_WEIGHTS:
+            return (
+                "mlp_hidden",
+                list(model.mlp_hidden),
+                f"encoders of about {weights:,} weights; allowed: at most {MAX_MODEL_WEIGHTS:,} "
+                "(fewer or narrower layers, or shorter windows)",
+            )
+        return None
+    if model.kind != "conv1d":
+        return None  # other kinds are checked where they are built (algorithms.models)
     if steps and model.kernel_size > min(steps):
         return (
             "kernel_size",
