@@ -443,11 +443,6 @@ class FedMobileConfig(Frozen):
     shapley_permutations: int = Field(
         default=200, ge=1, description="Monte Carlo permutations when K > shapley_exact_max."
     )
-    alpha_rule: Literal["contribution", "samples"] = Field(
-        default="contribution",
-        description="Model weights: contribution-aware alpha (accuracy and loss reduction) or "
-        "plain sample counts.",
-    )
     contribution_balance: float = Field(
         default=0.5,
         ge=0,
