@@ -23,3 +23,26 @@ def ray_session() -> Iterator[Any]:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep ``slow`` tests out unless the ``-m`` expression names them, and keep every test that
+    starts Ray marked ``integration``.
+
+    Why not ``-m 'not slow'`` in addopts: a second ``-m`` (the fast loop's
+    ``-m "not integration"``) replaces the first, and the slow runs would come back in.
+    """
+    unmarked_ray = [
+        item.nodeid
+        for item in items
+        if "ray_session" in getattr(item, "fixturenames", ())
+        and item.get_closest_marker("integration") is None
+    ]
+    if unmarked_ray:
+        raise pytest.UsageError(f"tests that start Ray must be marked integration: {unmarked_ray}")
+    if "slow" in (config.option.markexpr or ""):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item.get_closest_marker("slow") is None]
