@@ -132,7 +132,7 @@ def test_relative_trace_path_resolves_against_base_dir(tmp_path: Path) -> None:
 
 
 def test_five_thousand_phones_get_ids_in_order() -> None:
-    """A large fleet is built whole, phone p at index p (its build time: benchmarks/bench_sim.py)."""
+    """A large fleet is built whole, phone p at index p (build time: benchmarks/bench_sim.py)."""
     scenario = _scenario(
         fleet={"phones": 5000, "availability": {"model": "markov"}},
         modalities={"missing": [{"modality": "acc", "rate": 0.8}], "absence_prob": 0.2},
