@@ -28,4 +28,3 @@ def weighted_average(
             acc += wk * a[name]
         out[name] = acc.astype(first.dtype)
     return out
-
