@@ -14,13 +14,17 @@ SCENARIOS = REPO / "scenarios"
 
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[Any]:
-    """One local Ray for the whole session (starting Ray costs seconds here)."""
+    """One local Ray for the whole session (starting Ray costs seconds here).
+
+    ``address="local"`` always starts a fresh Ray, as the driver does: without it, ``ray.init``
+    joins any Ray already running on the machine (another user's) and refuses ``num_cpus``.
+    """
     import os
 
     import ray
 
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
 
