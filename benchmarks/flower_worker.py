@@ -73,8 +73,8 @@ def train(msg: Message, context: Context) -> Message:
     assert isinstance(arrays, ArrayRecord)
     model.load_state_dict(arrays.to_torch_state_dict())
     inputs = {n: torch.from_numpy(a) for n, a in shard.modalities.items()}
-    gen = torch.Generator().manual_seed(phone)
-    loss = plain_train(model, inputs, torch.from_numpy(shard.labels), gen)
+    rng = torch.Generator().manual_seed(phone)
+    loss = plain_train(model, inputs, torch.from_numpy(shard.labels), rng)
     content = RecordDict(
         {
             "arrays": ArrayRecord(model.state_dict()),

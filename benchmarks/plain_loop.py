@@ -19,7 +19,7 @@ def plain_train(
     model: MultimodalNet,
     inputs: Mapping[str, torch.Tensor],
     labels: torch.Tensor,
-    generator: torch.Generator,
+    rng: torch.Generator,
 ) -> float:
     """One local epoch of the workload's SGD; returns the mean training loss.
 
@@ -29,7 +29,7 @@ def plain_train(
     """
     model.train()
     optim = torch.optim.SGD(model.parameters(), lr=LR)
-    order = torch.randperm(len(labels), generator=generator)
+    order = torch.randperm(len(labels), generator=rng)
     total = 0.0
     for start in range(0, len(labels), BATCH):
         idx = order[start : start + BATCH]

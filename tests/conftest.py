@@ -14,7 +14,11 @@ SCENARIOS = REPO / "scenarios"
 
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[Any]:
-    """One local Ray for the whole session (starting Ray costs seconds here)."""
+    """One local Ray for the whole session (starting Ray costs seconds here).
+
+    ``address="local"`` always starts a fresh Ray, as the driver does: without it, ``ray.init``
+    joins any Ray already running on the machine (another user's) and refuses ``num_cpus``.
+    """
     import os
 
     import ray
@@ -25,3 +29,26 @@ def ray_session() -> Iterator[Any]:
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep ``slow`` tests out unless the ``-m`` expression names them, and keep every test that
+    starts Ray marked ``integration``.
+
+    Why not ``-m 'not slow'`` in addopts: a second ``-m`` (the fast loop's
+    ``-m "not integration"``) replaces the first, and the slow runs would come back in.
+    """
+    unmarked_ray = [
+        item.nodeid
+        for item in items
+        if "ray_session" in getattr(item, "fixturenames", ())
+        and item.get_closest_marker("integration") is None
+    ]
+    if unmarked_ray:
+        raise pytest.UsageError(f"tests that start Ray must be marked integration: {unmarked_ray}")
+    if "slow" in (config.option.markexpr or ""):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item.get_closest_marker("slow") is None]

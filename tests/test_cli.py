@@ -20,6 +20,7 @@ def only_run_dir(parent: Path) -> RunDir:
     return RunDir.open(path)
 
 
+@pytest.mark.integration
 def test_run_report_and_compare_in_process(tmp_path: Path, capsys: Any) -> None:
     """`run` writes a complete run directory; `report` redraws it; `compare` tabulates two runs."""
     args = ["run", str(QUICKSTART), "--backend", "inprocess", "-q", "--output", str(tmp_path)]
@@ -48,6 +49,7 @@ def test_a_missing_scenario_is_one_line_and_exit_2(tmp_path: Path, capsys: Any) 
     assert len(err) == 1 and "nope.yaml" in err[0] and "not found" in err[0]
 
 
+@pytest.mark.integration
 def test_quickstart_on_ray_learns_and_repeats_itself(
     ray_session: Any, tmp_path: Path, capsys: Any
 ) -> None:
@@ -67,6 +69,7 @@ def test_quickstart_on_ray_learns_and_repeats_itself(
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_full_quickstart_reaches_clearly_above_chance(tmp_path: Path) -> None:
     """The full 20-round quickstart (about a minute): final accuracy well above chance."""
     assert main(["run", str(QUICKSTART), "-q", "--output", str(tmp_path)]) == 0

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "fedmobile_actors"
 
 #: The layers from the bottom up. ``seeding`` and ``errors`` are the shared vocabulary, below all.
@@ -89,6 +91,7 @@ def test_only_runtime_imports_ray() -> None:
     assert offenders == []
 
 
+@pytest.mark.integration
 def test_layers_load_without_ray() -> None:
     """Importing every pure layer, report, orchestration and the CLI leaves ray unloaded."""
     modules = [

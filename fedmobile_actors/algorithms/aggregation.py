@@ -28,15 +28,3 @@ def weighted_average(
             acc += wk * a[name]
         out[name] = acc.astype(first.dtype)
     return out
-
-
-def blend(
-    current: Mapping[str, np.ndarray], target: Mapping[str, np.ndarray], rate: float
-) -> dict[str, np.ndarray]:
-    """(1 - rate) * current + rate * target: a server step toward ``target`` (async mixing)."""
-    return {
-        name: ((1.0 - rate) * current[name].astype(np.float64) + rate * target[name]).astype(
-            current[name].dtype
-        )
-        for name in current
-    }

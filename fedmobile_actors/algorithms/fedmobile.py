@@ -283,10 +283,11 @@ class FedMobile(FedAvg):
         return AggregationResult(GlobalState(state.version + 1, arrays, info), metrics)
 
     def alpha(self, updates: Sequence[ClientUpdate], staleness: np.ndarray) -> np.ndarray:
-        """Unnormalised model weights before the filter: contribution-aware or sample counts."""
+        """Unnormalised contribution-aware model weights, before the filter.
+
+        The ``fedmobile_no_alpha`` ablation overrides this with plain sample counts.
+        """
         n = [u.num_samples for u in updates]
-        if self.config.alpha_rule == "samples":
-            return np.asarray(n, dtype=np.float64) * staleness
         scores = contribution_scores([u.metrics for u in updates], self.config.contribution_balance)
         return contribution_weights(n, staleness, scores)
 

@@ -15,7 +15,7 @@ from fedmobile_actors.algorithms.strategy import ClientUpdate
 
 
 class FedMobileNoAlpha(FedMobile):
-    """FedMobile whose model weights are sample counts, whatever ``alpha_rule`` says."""
+    """FedMobile whose model weights are sample counts times staleness, as in FedAvg."""
 
     name = "fedmobile_no_alpha"
 

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fedmobile_actors.algorithms.model import MultimodalNet
-from fedmobile_actors.algorithms.training import Batchable, Features, Fill
+from fedmobile_actors.algorithms.training import Batchable, Features, Fill, LocalAdam
 from fedmobile_actors.data.dataset import LocalData
 from fedmobile_actors.scenario.schema import FedMobileConfig
 from fedmobile_actors.seeding import SERVER, rng
@@ -205,7 +205,7 @@ def train_generator(
     flags = [p.requires_grad for p in model.parameters()]
     model.requires_grad_(False)
     generator.train()
-    optim = torch.optim.Adam(generator.parameters(), lr=config.generator_lr)
+    optim = LocalAdam(list(generator.parameters()), lr=config.generator_lr)
     losses = []
     n = len(batches)
     try:

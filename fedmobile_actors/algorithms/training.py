@@ -7,7 +7,6 @@ by (seed, phone, task)) is written once here.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -101,11 +100,29 @@ class LocalSGD:
             p.add_(step, alpha=-self.lr)
 
 
+@dataclass(frozen=True)
+class AdamMoments:
+    """Adam's per-parameter state, in the order of the optimizer's parameters.
+
+    ``steps[i]`` counts the updates parameter i has had (a parameter without a gradient is not
+    stepped, as in torch); ``exp_avg`` and ``exp_avg_sq`` are the first and second moments.
+    A parameter that was never stepped has step 0 and zero moments, which is exactly the state
+    torch creates on its first step.
+    """
+
+    steps: tuple[int, ...]
+    exp_avg: tuple[torch.Tensor, ...]
+    exp_avg_sq: tuple[torch.Tensor, ...]
+
+
 class LocalAdam:
-    """Adam (L2 weight decay added to the gradient, no AMSGrad), computed as ``torch.optim.Adam``
-    does on CPU, for the same reason as ``LocalSGD``; its moments can be exported per parameter
-    name and restored, so a stateful strategy can keep them on the phone (as the FedMobile
-    authors' per-node Adam does) across tasks."""
+    """Adam computed as ``torch.optim.Adam`` does on CPU (its single-tensor path; no amsgrad,
+    no maximize), with torch's L2 ``weight_decay`` (added to the gradient, not decoupled).
+
+    Why not ``torch.optim.Adam``: its first construction in a process imports ``torch._dynamo``
+    (docs/performance.md has the figures), start-up paid by every host that runs FedMobile.
+    ``moments()`` and ``load_moments()`` let a caller keep the moments across tasks.
+    """
 
     def __init__(
         self,
@@ -116,14 +133,43 @@ class LocalAdam:
         weight_decay: float = 0.0,
     ) -> None:
         self.params = params
-        self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
-        self.steps = [0] * len(params)
-        self.exp_avg: list[torch.Tensor | None] = [None] * len(params)
-        self.exp_avg_sq: list[torch.Tensor | None] = [None] * len(params)
+        self.lr = lr
+        self.betas = betas
+        self.eps = eps
+        self.weight_decay = weight_decay
+        self._steps = [0] * len(params)
+        self._exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in params]
+        self._exp_avg_sq = [
+            torch.zeros_like(p, memory_format=torch.preserve_format) for p in params
+        ]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
             p.grad = None
+
+    def moments(self) -> AdamMoments:
+        """A copy of the state, safe to keep while this optimizer goes on stepping."""
+        return AdamMoments(
+            steps=tuple(self._steps),
+            exp_avg=tuple(m.detach().clone() for m in self._exp_avg),
+            exp_avg_sq=tuple(v.detach().clone() for v in self._exp_avg_sq),
+        )
+
+    @torch.no_grad()
+    def load_moments(self, moments: AdamMoments) -> None:
+        """Continue from saved state (copied in; shapes must match the parameters)."""
+        if not len(moments.steps) == len(moments.exp_avg) == len(moments.exp_avg_sq):
+            raise ValueError("moments: steps, exp_avg and exp_avg_sq differ in length")
+        if len(moments.steps) != len(self.params):
+            raise ValueError(
+                f"moments hold {len(moments.steps)} parameters, not {len(self.params)}"
+            )
+        for i, p in enumerate(self.params):
+            if moments.exp_avg[i].shape != p.shape or moments.exp_avg_sq[i].shape != p.shape:
+                raise ValueError(f"moments of parameter {i} do not have its shape {tuple(p.shape)}")
+            self._exp_avg[i].copy_(moments.exp_avg[i])
+            self._exp_avg_sq[i].copy_(moments.exp_avg_sq[i])
+        self._steps = list(moments.steps)
 
     @torch.no_grad()
     def step(self) -> None:
@@ -132,31 +178,34 @@ class LocalAdam:
             if p.grad is None:
                 continue
             grad = p.grad
-            if self.weight_decay:
+            if self.weight_decay != 0:
                 grad = grad.add(p, alpha=self.weight_decay)
-            m, v = self.exp_avg[i], self.exp_avg_sq[i]
-            if m is None or v is None:
-                m = self.exp_avg[i] = torch.zeros_like(p)
-                v = self.exp_avg_sq[i] = torch.zeros_like(p)
-            self.steps[i] += 1
-            m.lerp_(grad, 1 - beta1)
-            v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            step_size = self.lr / (1 - beta1 ** self.steps[i])
-            denom = (v.sqrt() / math.sqrt(1 - beta2 ** self.steps[i])).add_(self.eps)
-            p.addcdiv_(m, denom, value=-step_size)
+            self._steps[i] += 1
+            # torch keeps the count in a float32 tensor and reads it back with .item().
+            step = float(self._steps[i])
+            exp_avg, exp_avg_sq = self._exp_avg[i], self._exp_avg_sq[i]
+            exp_avg.lerp_(grad, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            step_size = self.lr / (1 - beta1**step)
+            bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
+            p.addcdiv_(exp_avg, denom, value=-step_size)
 
     def state_arrays(self, names: list[str], prefix: str = "adam.") -> dict[str, np.ndarray]:
-        """The moments and step counts of the parameters that have stepped, by parameter name."""
+        """The moments and step counts of the parameters that have stepped, by parameter name
+        (the form a strategy keeps in phone state; parameters never stepped are left out)."""
         out: dict[str, np.ndarray] = {}
         for i, name in enumerate(names):
-            m, v = self.exp_avg[i], self.exp_avg_sq[i]
-            if m is None or v is None:
+            if self._steps[i] == 0:
                 continue
-            out[f"{prefix}{name}.exp_avg"] = m.numpy().astype(np.float32, copy=True)
-            out[f"{prefix}{name}.exp_avg_sq"] = v.numpy().astype(np.float32, copy=True)
-            out[f"{prefix}{name}.step"] = np.array([self.steps[i]], dtype=np.int64)
+            out[f"{prefix}{name}.exp_avg"] = self._exp_avg[i].numpy().astype(np.float32, copy=True)
+            out[f"{prefix}{name}.exp_avg_sq"] = (
+                self._exp_avg_sq[i].numpy().astype(np.float32, copy=True)
+            )
+            out[f"{prefix}{name}.step"] = np.array([self._steps[i]], dtype=np.int64)
         return out
 
+    @torch.no_grad()
     def load_state(
         self, arrays: Mapping[str, np.ndarray], names: list[str], prefix: str = "adam."
     ) -> None:
@@ -165,9 +214,11 @@ class LocalAdam:
             key = f"{prefix}{name}"
             if f"{key}.exp_avg" not in arrays:
                 continue
-            self.exp_avg[i] = torch.from_numpy(np.array(arrays[f"{key}.exp_avg"], copy=True))
-            self.exp_avg_sq[i] = torch.from_numpy(np.array(arrays[f"{key}.exp_avg_sq"], copy=True))
-            self.steps[i] = int(arrays[f"{key}.step"][0])
+            self._exp_avg[i].copy_(torch.from_numpy(np.array(arrays[f"{key}.exp_avg"], copy=True)))
+            self._exp_avg_sq[i].copy_(
+                torch.from_numpy(np.array(arrays[f"{key}.exp_avg_sq"], copy=True))
+            )
+            self._steps[i] = int(arrays[f"{key}.step"][0])
 
 
 #: The optimizers local training accepts (``make_optimizer`` of a strategy returns one).

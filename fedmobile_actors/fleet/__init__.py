@@ -1,6 +1,6 @@
 """fleet layer: scenario + seed -> the simulated phones and when each is online."""
 
-from fedmobile_actors.fleet.availability import AvailabilityModel, availability_model, load_trace
+from fedmobile_actors.fleet.availability import AvailabilityModel, availability_model
 from fedmobile_actors.fleet.builder import Fleet, build_fleet
 from fedmobile_actors.fleet.phone import AvailabilityProcess, PhoneSpec
 
@@ -11,5 +11,4 @@ __all__ = [
     "PhoneSpec",
     "availability_model",
     "build_fleet",
-    "load_trace",
 ]

@@ -11,7 +11,6 @@ blocks so that a policy's few queries per round cost microseconds, not a pass ov
 
 from __future__ import annotations
 
-import csv
 import math
 from bisect import bisect_right
 from dataclasses import dataclass, field
@@ -19,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from fedmobile_actors.errors import DataError
 from fedmobile_actors.fleet.phone import AvailabilityProcess
 from fedmobile_actors.scenario.schema import (
     AlwaysOn,
@@ -28,6 +26,7 @@ from fedmobile_actors.scenario.schema import (
     MarkovAvailability,
     TraceAvailability,
 )
+from fedmobile_actors.scenario.traces import load_trace, resolve_trace
 from fedmobile_actors.seeding import rng
 
 AvailabilityConfig = (
@@ -36,9 +35,6 @@ AvailabilityConfig = (
 
 #: Holding times (Markov) and slot draws (diurnal) are generated this many at a time.
 BLOCK = 64
-
-#: The header a trace file must start with.
-TRACE_HEADER = ("phone", "online_from", "online_until")
 
 #: Diurnal ``next_offline`` gives up (answers "online for ever") after scanning this many blocks
 #: of slots, which only a fleet whose online probability is ~1 at every slot can reach.
@@ -228,79 +224,6 @@ class TraceOnline:
         return base + loop + self._ends[0]  # runs on into the next cycle's first stretch
 
 
-def load_trace(path: str | Path) -> dict[int, list[tuple[float, float]]]:
-    """Read a trace CSV (``phone,online_from,online_until``, seconds) into sorted, merged
-    intervals per phone id. Overlapping or touching intervals of one phone are merged.
-
-    Raises ``DataError`` naming the file, the line and the problem.
-    """
-    file = Path(path)
-    if file.is_dir():
-        raise DataError(f"{file}: is a directory; expected a CSV trace file")
-    if not file.is_file():
-        raise DataError(f"{file}: trace file not found")
-    try:
-        text = file.read_bytes().decode("utf-8")
-    except OSError as err:
-        raise DataError(f"{file}: cannot read trace file ({err.strerror or err})") from None
-    except UnicodeDecodeError as err:
-        raise DataError(f"{file}: not a text file (byte {err.start} is not UTF-8)") from None
-    try:
-        table = list(csv.reader(text.splitlines()))
-    except csv.Error as err:
-        raise DataError(f"{file}: not a CSV file ({err})") from None
-    rows = iter(table)
-    header = next(rows, None)
-    if header is None or tuple(h.strip() for h in header) != TRACE_HEADER:
-        got = ",".join(header) if header else "nothing"
-        raise DataError(f"{file}:1: header is {got[:60]!r}; expected {','.join(TRACE_HEADER)!r}")
-    raw: dict[int, list[tuple[float, float]]] = {}
-    for line, row in enumerate(rows, start=2):
-        if not row or all(not cell.strip() for cell in row):
-            continue
-        phone, start, end = _parse_row(file, line, row)
-        raw.setdefault(phone, []).append((start, end))
-    if not raw:
-        raise DataError(f"{file}: no online intervals after the header")
-    return {phone: _merge(raw[phone]) for phone in sorted(raw)}
-
-
-def _parse_row(file: Path, line: int, row: list[str]) -> tuple[int, float, float]:
-    where = f"{file}:{line}"
-    if len(row) != 3:
-        fields = ",".join(TRACE_HEADER)
-        raise DataError(f"{where}: expected 3 fields ({fields}), got {len(row)}")
-    try:
-        phone = int(row[0].strip())
-    except ValueError:
-        raise DataError(f"{where}: phone {row[0].strip()[:30]!r} is not a whole number") from None
-    if phone < 0:
-        raise DataError(f"{where}: phone {phone} is negative; ids must be >= 0")
-    times = []
-    for name, cell in zip(TRACE_HEADER[1:], row[1:], strict=True):
-        try:
-            value = float(cell.strip())
-        except ValueError:
-            raise DataError(f"{where}: {name} {cell.strip()[:30]!r} is not a number") from None
-        if not math.isfinite(value) or value < 0:
-            raise DataError(f"{where}: {name} {cell.strip()[:30]!r} must be a finite number >= 0")
-        times.append(value)
-    start, end = times
-    if end <= start:
-        raise DataError(f"{where}: online_until {end:g} must be greater than online_from {start:g}")
-    return phone, start, end
-
-
-def _merge(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    merged: list[tuple[float, float]] = []
-    for start, end in sorted(intervals):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
-
-
 @dataclass(frozen=True)
 class AvailabilityModel:
     """The fleet's availability model: builds each phone's process on demand.
@@ -335,8 +258,5 @@ def availability_model(
     its relative path resolved against ``base_dir`` (the scenario file's directory)."""
     if not isinstance(config, TraceAvailability):
         return AvailabilityModel(config, seed)
-    path = Path(config.file).expanduser()
-    if not path.is_absolute():
-        path = Path(base_dir) / path
-    trace = load_trace(path)
+    trace = load_trace(resolve_trace(config.file, base_dir))
     return AvailabilityModel(config, seed, tuple(tuple(iv) for iv in trace.values()))

@@ -134,6 +134,7 @@ class RayPhoneHost:
         return ray.get_runtime_context().get_node_id()
 
     def pid(self) -> int:
+        """This host's process id: a host killed and restarted by Ray comes back with another."""
         return os.getpid()
 
 

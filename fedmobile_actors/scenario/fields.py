@@ -173,15 +173,6 @@ def clean_location(loc: Sequence[str | int]) -> list[str | int]:
     return out
 
 
-def field_at(loc: Sequence[str | int]) -> FieldInfo | None:
-    """The pydantic field declared at a (cleaned) location, if the location is a field."""
-    try:
-        nodes = resolve(list(loc))
-    except PathError:
-        return None
-    return next((n.field for n in nodes if n.field is not None), None)
-
-
 # --------------------------------------------------------------------------------------------
 # Words for types and constraints (errors and docs)
 # --------------------------------------------------------------------------------------------

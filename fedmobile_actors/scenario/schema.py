@@ -568,11 +568,6 @@ class FedMobileConfig(Frozen):
         le=100_000,
         description="Monte Carlo permutations when K > shapley_exact_max.",
     )
-    alpha_rule: Literal["contribution", "samples"] = Field(
-        default="contribution",
-        description="Model weights: contribution-aware alpha (accuracy and loss reduction) or "
-        "plain sample counts.",
-    )
     contribution_balance: float = Field(
         default=0.5,
         ge=0,

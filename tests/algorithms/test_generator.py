@@ -9,6 +9,7 @@ import pytest
 import torch
 from algo_setting import TINY_MODEL, Setting
 
+import fedmobile_actors.algorithms.generator as generator_module
 from fedmobile_actors.algorithms.generator import (
     FeatureGenerator,
     build_generator,
@@ -151,3 +152,27 @@ def test_unlearnable_modalities_warn_once_and_are_returned() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warn_unlearnable(("acc", "zz_missing"), ("acc",))  # second time: silent
+
+
+def test_generator_training_is_unchanged_by_the_hand_written_adam(
+    setting: Setting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """train_generator gives the same losses and weights, bit for bit, as with torch's Adam."""
+    config = FedMobileConfig(generator_steps=8)
+    runs = []
+    for optimizer in ("ours", "torch"):
+        if optimizer == "torch":
+            monkeypatch.setattr(
+                generator_module,
+                "LocalAdam",
+                lambda params, lr: torch.optim.Adam(params, lr=lr),
+            )
+        model, generator = trained_pair(setting, config)
+        losses = train_generator(
+            generator, model, setting.phones[0], config, ("acc", "gyro"),
+            torch.Generator().manual_seed(5), 16,
+        )  # fmt: skip
+        runs.append((losses, [p.detach().clone() for p in generator.parameters()]))
+    (losses_ours, params_ours), (losses_torch, params_torch) = runs
+    assert losses_ours == losses_torch
+    assert all(torch.equal(a, b) for a, b in zip(params_ours, params_torch, strict=True))

@@ -16,9 +16,9 @@ def test_local_sgd_matches_torch_sgd_exactly(momentum: float) -> None:
     theirs.load_state_dict(ours.state_dict())
     opt_ours = LocalSGD(list(ours.parameters()), lr=0.05, momentum=momentum)
     opt_theirs = torch.optim.SGD(theirs.parameters(), lr=0.05, momentum=momentum)
-    gen = torch.Generator().manual_seed(1)
+    rng = torch.Generator().manual_seed(1)
     for _ in range(5):
-        x = torch.randn(8, 4, generator=gen)
+        x = torch.randn(8, 4, generator=rng)
         for model, opt in ((ours, opt_ours), (theirs, opt_theirs)):
             opt.zero_grad()
             model(x).pow(2).sum().backward()

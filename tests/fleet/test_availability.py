@@ -14,7 +14,6 @@ from fedmobile_actors.fleet.availability import (
     DiurnalOnline,
     MarkovOnline,
     availability_model,
-    load_trace,
 )
 from fedmobile_actors.scenario.schema import (
     AlwaysOn,
@@ -129,11 +128,6 @@ def _write(tmp_path: Path, text: str | bytes, name: str = "trace.csv") -> Path:
 TRACE = "phone,online_from,online_until\n0,10,20\n0,30,40\n1,0,100\n0,15,25\n"
 
 
-def test_load_trace_sorts_and_merges_intervals_per_phone(tmp_path: Path) -> None:
-    trace = load_trace(_write(tmp_path, TRACE))
-    assert trace == {0: [(10.0, 25.0), (30.0, 40.0)], 1: [(0.0, 100.0)]}
-
-
 def test_trace_replay_is_half_open_and_ends_offline(tmp_path: Path) -> None:
     _write(tmp_path, TRACE)
     model = availability_model(TraceAvailability(file="trace.csv"), seed=0, base_dir=tmp_path)
@@ -161,31 +155,6 @@ def test_trace_loop_repeats_and_joins_stretches_across_the_loop(tmp_path: Path) 
     assert model.for_phone(1).next_offline(5.0, 0) == math.inf
 
 
-def test_missing_trace_file_or_a_directory_is_a_one_line_data_error(tmp_path: Path) -> None:
+def test_missing_trace_file_is_a_one_line_data_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"nope\.csv: trace file not found"):
         availability_model(TraceAvailability(file="nope.csv"), seed=0, base_dir=tmp_path)
-    with pytest.raises(DataError, match="is a directory"):
-        load_trace(tmp_path)
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("phone,from,until\n0,1,2\n", r"trace\.csv:1: header is 'phone,from,until'"),
-        ("phone,online_from,online_until\n0,1\n", r"trace\.csv:2: expected 3 fields"),
-        ("phone,online_from,online_until\n0,1,2\nx,1,2\n", r"trace\.csv:3: phone 'x' is not"),
-        ("phone,online_from,online_until\n0,abc,2\n", r"trace\.csv:2: online_from 'abc' is not"),
-        ("phone,online_from,online_until\n0,5,5\n", r"trace\.csv:2: online_until 5 must be"),
-        ("phone,online_from,online_until\n-1,1,2\n", r"trace\.csv:2: phone -1 is negative"),
-        ("phone,online_from,online_until\n0,nan,2\n", r"trace\.csv:2: online_from 'nan' must"),
-        ("phone,online_from,online_until\n\n", r"trace\.csv: no online intervals"),
-        ("", r"trace\.csv:1: header is 'nothing'"),
-        (b"phone,online_from,online_until\n\xff,1,2\n", r"trace\.csv: not a text file"),
-    ],
-)
-def test_malformed_trace_names_file_line_and_problem(
-    tmp_path: Path, text: str | bytes, message: str
-) -> None:
-    with pytest.raises(DataError, match=message) as err:
-        load_trace(_write(tmp_path, text))
-    assert "\n" not in str(err.value)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -132,17 +131,14 @@ def test_relative_trace_path_resolves_against_base_dir(tmp_path: Path) -> None:
     assert fleet.availability(1) is fleet.availability(1)  # built once, cached
 
 
-def test_five_thousand_phones_build_well_under_a_second() -> None:
+def test_five_thousand_phones_get_ids_in_order() -> None:
+    """A large fleet is built whole, phone p at index p (build time: benchmarks/bench_sim.py)."""
     scenario = _scenario(
         fleet={"phones": 5000, "availability": {"model": "markov"}},
         modalities={"missing": [{"modality": "acc", "rate": 0.8}], "absence_prob": 0.2},
     )
-    build_fleet(scenario, NAMES)  # warm imports
-    start = time.perf_counter()
     fleet = build_fleet(scenario, NAMES)
-    elapsed = time.perf_counter() - start
     assert len(fleet) == 5000 and [p.phone_id for p in fleet.phones] == list(range(5000))
-    assert elapsed < 0.5, f"building 5,000 phones took {elapsed:.3f} s"
 
 
 def test_pickled_fleet_leaves_its_process_cache_behind() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -18,6 +17,9 @@ from fedmobile_actors.runtime.inprocess import InProcessBackend
 from fedmobile_actors.scenario import Scenario
 
 REPO = Path(__file__).resolve().parents[2]
+
+#: Every test here starts Ray actors or a cluster, so none is in the fast loop.
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +86,11 @@ def test_a_host_killed_mid_round_changes_nothing(
     make_tiny_module: Callable[..., Scenario],
     reference: list[dict[str, Any]],
 ) -> None:
-    """Ray restarts a killed host and re-runs its lost tasks; the metrics stay identical."""
+    """Ray restarts a killed host and re-runs its lost tasks; the metrics stay identical.
+
+    The host's process id before and after shows that it really died and came back, and the
+    round's reference not being ready at the kill shows that it died mid-round.
+    """
     ray = ray_session
     from fedmobile_actors.runtime.ray_backend import RayBackend
 
@@ -92,10 +98,13 @@ def test_a_host_killed_mid_round_changes_nothing(
     hosts = backend.host_handles()
     first = backend.run_round()
     assert first is not None
+    pid_before = ray.get(hosts[0].pid.remote())
     pending = backend.actor.run_round.remote()  # round 2 in flight
-    time.sleep(0.05)
+    ready, _ = ray.wait([pending], timeout=0)
+    assert not ready  # the kill below lands while round 2 runs
     ray.kill(hosts[0], no_restart=False)
     second = ray.get(pending)
+    assert ray.get(hosts[0].pid.remote()) != pid_before
     rest = metrics_of(backend)
     rows = [asdict(first.metrics), asdict(second.metrics)]
     for row in rows:

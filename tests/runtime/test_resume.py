@@ -44,6 +44,7 @@ def scenario_file(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.integration
 def test_killed_and_resumed_run_equals_uninterrupted_run(
     scenario_file: Path, tmp_path: Path
 ) -> None:

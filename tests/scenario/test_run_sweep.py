@@ -38,6 +38,7 @@ def read_table(sweep_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.integration
 def test_two_parameters_by_two_seeds_run_and_tabulate(
     write: Callable[..., Path], tmp_path: Path
 ) -> None:
@@ -66,6 +67,7 @@ def test_two_parameters_by_two_seeds_run_and_tabulate(
 
 
 @pytest.mark.slow  # spawns two workers, each importing torch (~15 s on 2 cores)
+@pytest.mark.integration
 def test_parallel_workers_give_the_same_numbers_as_one_process(
     write: Callable[..., Path], tmp_path: Path
 ) -> None:
@@ -95,6 +97,7 @@ def test_a_failing_point_is_recorded_and_the_sweep_goes_on(
     assert "gone.npz" in failures and len(failures.splitlines()) == 1
 
 
+@pytest.mark.integration
 def test_cli_sweep_where_every_run_fails_exits_2(
     write: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -53,6 +53,7 @@ def test_usc_had_paper_runs_two_rounds(tmp_path: Path) -> None:
     assert json.loads((run_dir / "summary.json").read_text())["rounds"] == 2
 
 
+@pytest.mark.integration
 def test_fleet_500_runs_two_rounds(tmp_path: Path) -> None:
     """500 phones, two rounds, in-process (its Dirichlet partition of 30000 windows succeeds)."""
     run_dir = _run_two_rounds("fleet_500", tmp_path)

@@ -6,7 +6,6 @@ constant slowdown 1; so a phone with s samples ends 3 + s/10 seconds after dispa
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 
 import pytest
@@ -182,15 +181,13 @@ def test_steps_twice_give_the_same_steps_and_ids_increase() -> None:
     assert {Outcome.REPORTED, Outcome.DROPPED_OFFLINE, Outcome.DROPPED_FAILED} <= outcomes
 
 
-def test_five_thousand_phones_and_fifty_rounds_simulate_in_well_under_seconds() -> None:
+def test_five_thousand_phones_dispatch_the_overcommitted_count_every_round() -> None:
+    """10 rounds of 50 x 1.3 on 5,000 phones (its speed: benchmarks/bench_sim.py)."""
     scenario = Scenario.model_validate(
         {"fleet": {"phones": 5000, "availability": {"model": "markov"}, "failure_prob": 0.05},
-         "rounds": {"rounds": 50, "clients_per_round": 50, "overcommit": 1.3}}
+         "rounds": {"rounds": 10, "clients_per_round": 50, "overcommit": 1.3}}
     )  # fmt: skip
     fleet = build_fleet(scenario, ("acc", "gyro"))
     costs = TaskCosts([200] * 5000, 1, 400_000, [400_000] * 5000)
-    start = time.perf_counter()
     steps = list(make_policy(scenario, fleet, costs).steps())
-    elapsed = time.perf_counter() - start
-    assert sum(s.dispatched for s in steps) == 50 * 65
-    assert elapsed < 5.0, f"50 rounds on 5,000 phones took {elapsed:.2f} s"
+    assert [s.dispatched for s in steps] == [65] * 10
