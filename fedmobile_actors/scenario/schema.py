@@ -552,6 +552,11 @@ class RuntimeConfig(Frozen):
     gpus_per_host: float = Field(
         default=0.0, ge=0, description="GPUs (fractions allowed) reserved by each host."
     )
+    memory_per_host_mb: int | None = Field(
+        default=None,
+        ge=1,
+        description="Memory (MB) Ray reserves for each host (None: no reservation).",
+    )
     torch_threads: int = Field(default=1, ge=1, description="Torch threads per training phone.")
 
 
@@ -574,7 +579,12 @@ class SweepConfig(Frozen):
         default=(0,), min_length=1, description="Seeds per point (each one run per grid point)."
     )
     parallel: int | None = Field(
-        default=None, ge=1, description="Runs at once (None: as many as the CPUs allow)."
+        default=None,
+        ge=1,
+        description=(
+            "Cells at once (None: as many as the CPUs, or on Ray the cluster's resources, allow;"
+            " 1: one after another)."
+        ),
     )
 
 

@@ -9,11 +9,14 @@ and overrides, so a point is exactly "this file, with these values".
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import yaml
 
 from fedmobile_actors.errors import ScenarioError
 from fedmobile_actors.scenario import fields
@@ -110,3 +113,37 @@ def _tag(value: Any) -> str | None:
 
 def _describe(params: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={json.dumps(v)}" for k, v in params.items())
+
+
+#: Keys of a resolved scenario that do not change what a cell computes, left out of its id: its
+#: name and description (a grid reordered renames its cells) and where its output goes.
+_NOT_SETTINGS = ("name", "description", "sweep")
+
+
+def cell_id(scenario: Scenario) -> str:
+    """A stable id of the cell that runs ``scenario``: a hash of its resolved settings.
+
+    Why settings and not the order or the name of the cell: a resumed sweep must find a cell's
+    earlier run whatever order the grid lists its values in, and two cells with the same
+    settings are the same computation (every draw is keyed by seed, phone, round, purpose).
+    """
+    return _settings_hash(scenario.model_dump(mode="json"))
+
+
+def cell_id_of_yaml(text: str) -> str | None:
+    """The cell id of a scenario as a run directory stores it (scenario.yaml); None if the
+    text is not a scenario mapping (a run directory killed while it was being written)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    return _settings_hash(data) if isinstance(data, dict) else None
+
+
+def _settings_hash(data: Mapping[str, Any]) -> str:
+    settings = {k: v for k, v in data.items() if k not in _NOT_SETTINGS}
+    output = dict(settings.get("output") or {})
+    output.pop("dir", None)
+    settings["output"] = output
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
