@@ -115,9 +115,11 @@ def _describe(params: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={json.dumps(v)}" for k, v in params.items())
 
 
-#: Keys of a resolved scenario that do not change what a cell computes, left out of its id: its
-#: name and description (a grid reordered renames its cells) and where its output goes.
+#: Keys of a resolved scenario left out of its cell's id: its name and description (a grid
+#: reordered renames its cells), where its output goes, and which Ray to start or join (a sweep
+#: may be resumed from another machine). Everything else, runtime sizes included, is the cell.
 _NOT_SETTINGS = ("name", "description", "sweep")
+_NOT_SETTINGS_IN = {"output": ("dir",), "runtime": ("address", "num_cpus")}
 
 
 def cell_id(scenario: Scenario) -> str:
@@ -142,8 +144,9 @@ def cell_id_of_yaml(text: str) -> str | None:
 
 def _settings_hash(data: Mapping[str, Any]) -> str:
     settings = {k: v for k, v in data.items() if k not in _NOT_SETTINGS}
-    output = dict(settings.get("output") or {})
-    output.pop("dir", None)
-    settings["output"] = output
+    for section, keys in _NOT_SETTINGS_IN.items():
+        part = settings.get(section)
+        if isinstance(part, Mapping):
+            settings[section] = {k: v for k, v in part.items() if k not in keys}
     text = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

@@ -50,3 +50,14 @@ def test_the_id_of_a_stored_scenario_is_the_id_of_the_scenario(
     assert cell_id_of_yaml(scenario_to_yaml(scenario.scenario)) == cell_id(scenario.scenario)
     assert cell_id_of_yaml("name: [unclosed") is None
     assert cell_id_of_yaml("just text") is None
+
+
+def test_the_ray_to_join_is_not_part_of_a_cell(write: Callable[..., Path]) -> None:
+    """runtime.address and num_cpus say where to run (a resumed sweep may join another Ray);
+    the hosts a cell asks for are part of it."""
+    path = write(SWEEP.format(name="a", out="r", grid=LR))
+    base = [cell_id(p.scenario) for p in expand_sweep(load_scenario(path))]
+    joined = load_scenario(path, ["runtime.address=auto", "runtime.num_cpus=3"])
+    assert [cell_id(p.scenario) for p in expand_sweep(joined)] == base
+    bigger = load_scenario(path, ["runtime.hosts=2"])
+    assert set(cell_id(p.scenario) for p in expand_sweep(bigger)).isdisjoint(base)
