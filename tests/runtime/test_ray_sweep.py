@@ -118,6 +118,7 @@ cluster.shutdown()
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # two Ray nodes and eight cells: ~100 s on the shared 2-core machine
 def test_a_sweep_on_two_nodes_uses_both_and_equals_the_sequential_sweep(
     tmp_path: Path,
 ) -> None:
