@@ -1,8 +1,9 @@
 """Sweep throughput: a 16-cell sweep on a 2-node Ray cluster, concurrent vs one after another,
 and the in-process sweep (parallel and sequential) on the same machine, in one run.
 
-The cells are tiny on purpose (4 phones, 3 rounds, 240 synthetic windows: a few seconds each),
-so the figures show what the sweep machinery costs per cell, not what training costs.
+The cells are tiny on purpose (8 phones of 60 synthetic windows, 4 per round, 5 rounds: about a
+second of rounds each), so the figures show what the sweep machinery costs per cell, not what
+training costs.
 
 Modes, all over the same 16 cells (``algorithm.lr`` x 4, seeds x 4):
 - ``ray concurrent``: ``ray.cluster_utils.Cluster`` with 2 nodes of ``--cpus-per-node`` CPUs;
@@ -26,22 +27,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import machine, mean, print_table, write_json
 from fedmobile_actors.orchestration.sweep import run_sweep
 from fedmobile_actors.report.compare import load_sweep_rows
 from fedmobile_actors.scenario import load_scenario
 
 SCENARIO = """
 name: bench-sweep
-data: {{source: {{kind: synthetic, samples: 240}}}}
-fleet: {{phones: 4}}
+data: {{source: {{kind: synthetic, samples: {samples}}}}}
+fleet: {{phones: {phones}}}
 algorithm: {{local_epochs: 1, lr: 0.05, momentum: 0.9}}
-rounds: {{rounds: {rounds}, clients_per_round: 2}}
+rounds: {{rounds: {rounds}, clients_per_round: {clients}}}
 runtime: {{backend: ray}}
 output: {{dir: {out}, checkpoint_every: 1, plots: false, event_log: false}}
 sweep:
@@ -51,6 +54,39 @@ sweep:
 """
 
 NOT_RESULTS = ("run", "wall_time_s", "node")
+
+
+# benchmarks.common needs psutil (the bench extra); this benchmark needs only the standard library
+# and Ray, so it carries its own three small helpers.
+
+
+def machine() -> dict[str, Any]:
+    """Cores, platform, Ray and Python versions, and the load right now (the machine is shared)."""
+    import ray
+
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "ray": ray.__version__,
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def mean(values: list[float]) -> float:
+    return statistics.fmean(values) if values else float("nan")
+
+
+def print_table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """A plain aligned text table (floats to 3 significant digits)."""
+    cells = [
+        [f"{r[c]:.3g}" if isinstance(r[c], float) else str(r[c]) for c in columns] for r in rows
+    ]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    print(f"\n{title}")
+    print("  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in cells:
+        print("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
 
 
 def grid(cells: int) -> tuple[list[float], list[int]]:
@@ -89,7 +125,8 @@ def results(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--cells", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--phones", type=int, default=8, help="phones per cell (60 windows each)")
     parser.add_argument("--cpus-per-node", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2, help="in-process parallel workers")
     parser.add_argument("--json", help="also write the figures here")
@@ -104,7 +141,15 @@ def main() -> None:
     tables: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
         path = Path(tmp) / "sweep.yaml"
-        text = SCENARIO.format(rounds=args.rounds, out=Path(tmp) / "runs", lrs=lrs, seeds=seeds)
+        text = SCENARIO.format(
+            rounds=args.rounds,
+            phones=args.phones,
+            samples=60 * args.phones,
+            clients=max(1, args.phones // 2),
+            out=Path(tmp) / "runs",
+            lrs=lrs,
+            seeds=seeds,
+        )
         path.write_text(text, encoding="utf-8")
 
         started = time.perf_counter()
@@ -146,7 +191,7 @@ def main() -> None:
         for mode, rows in tables.items()
     }
     print_table(
-        f"Sweep of {args.cells} cells ({args.rounds} rounds, 4 phones each)",
+        f"Sweep of {args.cells} cells ({args.rounds} rounds, {args.phones} phones each)",
         out,
         [
             "mode",
@@ -161,17 +206,18 @@ def main() -> None:
         ],
     )
     print(f"\nsame table in every mode: {json.dumps(identical)}")
-    write_json(
-        args.json,
-        {
-            "machine_before": before,
-            "loadavg_after": machine()["loadavg"],
-            "cells": args.cells,
-            "rounds": args.rounds,
-            "modes": out,
-            "identical_tables": identical,
-        },
-    )
+    payload = {
+        "machine_before": before,
+        "loadavg_after": machine()["loadavg"],
+        "cells": args.cells,
+        "rounds": args.rounds,
+        "modes": out,
+        "identical_tables": identical,
+    }
+    text = json.dumps(payload, indent=2)
+    print(f"\nJSON:\n{text}")
+    if args.json:
+        Path(args.json).write_text(text + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
