@@ -191,7 +191,8 @@ def run_cell(index: int, scenario: Scenario, sweep_dir: str, quiet: bool) -> Run
             return RunResult(index, str(resume_run(run.path, quiet=quiet).path))
         if cell_dir.is_dir():
             for partial in cell_dir.iterdir():
-                shutil.rmtree(partial)
+                if partial.is_dir():
+                    shutil.rmtree(partial)
         return RunResult(index, str(run_scenario(scenario, quiet=quiet, output_dir=cell_dir).path))
     except UserError as err:
         return RunResult(index, _path_of(latest_run(cell_dir)), _one_line(err))
