@@ -143,3 +143,60 @@ def test_a_sweep_on_two_nodes_uses_both_and_equals_the_sequential_sweep(
     assert {r["node"] for r in concurrent} == set(found["nodes"])
     assert len(found["nodes"]) == 2
     assert results(concurrent) == results(sequential)
+
+
+def checkpoints_in(sweep_dirs: list[Path]) -> int:
+    return sum(1 for d in sweep_dirs for _ in d.glob("*/*/checkpoints/round-*.ckpt"))
+
+
+@pytest.mark.integration
+@pytest.mark.slow  # a local Ray started twice in subprocesses: ~1-2 min on the shared machine
+def test_a_killed_concurrent_ray_sweep_resumes_to_the_uninterrupted_table(
+    tmp_path: Path,
+) -> None:
+    """`fedmobile sweep` on Ray, SIGKILLed while its cells are mid-run, then `fedmobile sweep
+    SWEEP_DIR` in a new process: the table equals an uninterrupted (in-process) sweep's."""
+    import os
+    import signal
+    import time
+
+    from fedmobile_actors.orchestration.sweep import run_sweep
+    from fedmobile_actors.scenario import load_scenario
+
+    grid = "    algorithm.lr: [0.01, 0.02, 0.05, 0.1]"
+    text = SWEEP.replace("rounds: 2", "rounds: 8")
+    path = tmp_path / "ray.yaml"
+    path.write_text(text.format(backend="ray", out=tmp_path / "ray", grid=grid))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "fedmobile_actors.cli", "sweep"]
+    child = subprocess.Popen(
+        [*command, str(path), "-q", "--num-cpus", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while checkpoints_in(list((tmp_path / "ray").glob("tiny-sweep-*"))) < 3:
+            assert time.monotonic() < deadline, "no cell reached a checkpoint"
+            time.sleep(0.1)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(timeout=60)
+    (sweep_dir,) = (tmp_path / "ray").glob("tiny-sweep-*")
+    assert len(load_sweep_rows(sweep_dir)) < 4  # killed mid-way
+    resumed = subprocess.run(
+        [*command, str(sweep_dir), "-q", "--num-cpus", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    reference = tmp_path / "inprocess.yaml"
+    reference.write_text(text.format(backend="inprocess", out=tmp_path / "inp", grid=grid))
+    whole = load_sweep_rows(run_sweep(load_scenario(reference), quiet=True))
+    # The backend is part of a cell's settings, so only the cell ids differ.
+    assert [r | {"cell": ""} for r in results(load_sweep_rows(sweep_dir))] == [
+        r | {"cell": ""} for r in results(whole)
+    ]
