@@ -89,8 +89,30 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("run_dirs", nargs="+")
     compare.add_argument("--csv", help="also write the table to this CSV file")
 
-    sweep = sub.add_parser("sweep", help="expand a scenario's sweep block and run every point")
-    _scenario_args(sweep)
+    sweep = sub.add_parser(
+        "sweep",
+        help="run every cell of a scenario's sweep block; given a sweep directory, resume it",
+    )
+    sweep.add_argument(
+        "scenario", nargs="?", help="scenario YAML file, or a sweep directory to resume"
+    )
+    sweep.add_argument(
+        "-o",
+        "--override",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a field, e.g. -o rounds.deadline_s=60 (repeatable)",
+    )
+    sweep.add_argument(
+        "--resume",
+        metavar="SWEEP_DIR",
+        help="continue this sweep directory (also: pass the directory as SCENARIO)",
+    )
+    sweep.add_argument(
+        "--retry-failed", action="store_true", help="when resuming, run failed cells again"
+    )
+    sweep.add_argument("--parallel", type=int, help="cells at once (sweep.parallel)")
     _runtime_args(sweep)
     return parser
 
@@ -177,10 +199,22 @@ def _dispatch(args: argparse.Namespace) -> int:
         compare_runs([Path(p) for p in args.run_dirs], csv_path=args.csv)
         return 0
     if args.command == "sweep":
-        from fedmobile_actors.orchestration.sweep import run_sweep
+        from fedmobile_actors.orchestration.sweep import resume_sweep, run_sweep
 
-        scenario = load_scenario(args.scenario, _overrides(args))
-        sweep_dir = run_sweep(scenario, quiet=args.quiet)
+        overrides = _overrides(args)
+        if args.parallel is not None:
+            overrides.append(f"sweep.parallel={args.parallel}")
+        target = args.resume or args.scenario
+        if target is None:
+            raise UserError("sweep: give a scenario file, or a sweep directory to resume")
+        if args.resume is not None and args.scenario is not None:
+            raise UserError("sweep: give a scenario file or --resume SWEEP_DIR, not both")
+        if args.resume is not None or Path(target).is_dir():
+            sweep_dir = resume_sweep(
+                target, quiet=args.quiet, retry_failed=args.retry_failed, overrides=overrides
+            )
+        else:
+            sweep_dir = run_sweep(load_scenario(target, overrides), quiet=args.quiet)
         print(sweep_dir)
         return 0
     raise AssertionError(args.command)

@@ -1,33 +1,44 @@
-"""Run every point of a sweep into one sweep directory and tabulate the results.
+"""Run every cell of a sweep into one sweep directory, resumably, and tabulate the results.
 
 Layout::
 
     <output.dir>/<name>-sweep-<YYYYmmdd-HHMMSS>[-N]/
-      sweep.yaml     the sweep scenario as resolved (grid and seeds included)
-      sweep.csv      one row per run: run dir, params, seed, accuracies, time-to-target, totals
-      failures.txt   one line per failed run and why (only if a run failed)
-      <run dirs>/    one ordinary run directory per (grid point, seed)
+      sweep.yaml     the sweep scenario as resolved (grid and seeds included); resume reads it
+      sweep.json     one row per cell (report.compare.sweep_row), rewritten after every cell
+      sweep.csv      the same rows as CSV
+      failures.txt   one line per failed cell and why (only if a cell failed)
+      <cell id>/     one folder per cell, named by the hash of its resolved settings
+        <run name>-<stamp>/   the cell's ordinary run directory
       plots/         report.plots.make_sweep_plots
 
-Why two ways of running the points (``sweep.parallel`` caps both):
+A cell is identified by its resolved settings (scenario.sweep.cell_id), not by its order or name,
+so a resumed sweep finds each cell's folder even if the grid lists its values in another order.
+``run_cell`` is idempotent: it keeps a finished run, resumes an interrupted one from its latest
+checkpoint, and otherwise starts the cell afresh. Resuming a sweep is running every cell again
+through it; a sweep killed at any moment (the driver included) resumes to the same table,
+because every draw is keyed by (seed, phone, round, purpose) and rounds after a checkpoint are
+re-run, not appended.
 
-- ``runtime.backend: inprocess``: each run is one process's work on one core, so several run at
-  once in a small ``ProcessPoolExecutor`` (spawn context: a forked child would inherit torch's
-  thread pools and any locks held at fork time). Each worker runs ``run_scenario`` quietly; this
-  process shows runs done / total.
-- ``runtime.backend: ray``: one run already spreads its phones over every CPU Ray was given, so
-  runs in parallel would only contend for the same cores (and each would start or join Ray).
-  Points run one after another, each showing its own round progress.
+Three ways of running the cells; results do not depend on the choice:
 
-Results do not depend on the choice: every draw is keyed by (seed, phone, round, purpose).
-A user's mistake in one point (a missing data path in one grid value) is recorded in its row
-and the sweep goes on; a bug stops the sweep with its traceback, after the table is written.
+- ``runtime.backend: inprocess``: each cell is one process's work on one core, so up to
+  ``sweep.parallel`` (default: the CPUs) run at once in a ``ProcessPoolExecutor`` (spawn: a
+  forked child would inherit torch's thread pools and any lock held at fork time).
+- ``runtime.backend: ray``: cells run concurrently as Ray tasks, each in a placement group
+  reserving its hosts' CPUs, GPUs and memory (runtime/ray_sweep.py); Ray packs them on the
+  cluster's nodes. ``sweep.parallel`` caps the cells in flight.
+- ``sweep.parallel: 1``: one cell after another in this process, each using the whole machine
+  or cluster, with its own round progress.
+
+A cell that fails, for a user's mistake (a missing data file in one grid value) or a crash, is
+recorded with its one-line error and the others go on; resuming keeps it failed unless asked to
+retry failed cells.
 """
 
 from __future__ import annotations
 
 import os
-import re
+import shutil
 import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -38,66 +49,117 @@ from pathlib import Path
 from typing import Any
 
 from fedmobile_actors.errors import RunDirError, UserError
-from fedmobile_actors.orchestration.driver import run_scenario
-from fedmobile_actors.report.compare import write_sweep_table
+from fedmobile_actors.orchestration.driver import resume_run, run_scenario
+from fedmobile_actors.report.compare import (
+    SWEEP_CSV,
+    SWEEP_JSON,
+    load_sweep_rows,
+    sweep_row,
+    write_sweep_tables,
+)
 from fedmobile_actors.report.progress import SweepProgress
-from fedmobile_actors.report.run_dir import RunDir, claim_new_dir
-from fedmobile_actors.report.summary import load_summary, summarise
-from fedmobile_actors.scenario import Scenario, scenario_to_yaml
-from fedmobile_actors.scenario.sweep import SweepPoint, expand_sweep
+from fedmobile_actors.report.run_dir import RUN_INFO, SCENARIO, RunDir, claim_new_dir
+from fedmobile_actors.report.summary import load_summary
+from fedmobile_actors.scenario import Scenario, load_scenario, scenario_to_yaml
+from fedmobile_actors.scenario.sweep import cell_id, expand_sweep
 
-SWEEP_TABLE = "sweep.csv"
+SWEEP_TABLE = SWEEP_CSV
 SWEEP_SCENARIO = "sweep.yaml"
 SWEEP_FAILURES = "failures.txt"
 
+__all__ = [
+    "SWEEP_CSV",
+    "SWEEP_JSON",
+    "Cell",
+    "RunResult",
+    "SweepError",
+    "create_sweep_dir",
+    "plan_cells",
+    "resume_sweep",
+    "run_cell",
+    "run_sweep",
+    "worker_count",
+]
+
 
 class SweepError(UserError):
-    """Every run of a sweep failed because of the user's input (the first reason is given)."""
+    """Every cell of a sweep failed because of the user's input (the first reason is given)."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell of a sweep: a (grid point, seed), its settings' id and its resolved scenario."""
+
+    index: int
+    id: str
+    params: dict[str, Any]
+    scenario: Scenario
 
 
 @dataclass(frozen=True)
 class RunResult:
-    """How one point ended: its run directory (None if it failed before one existed)."""
+    """How one cell ended: its run directory (None if it failed before one existed)."""
 
     index: int
     run_dir: str | None
     error: str | None = None
+    node: str = ""
+
+
+def plan_cells(scenario: Scenario) -> list[Cell]:
+    """The sweep's cells in grid order; two grid points with the same settings are one cell."""
+    cells: list[Cell] = []
+    seen: set[str] = set()
+    for point in expand_sweep(scenario):
+        ident = cell_id(point.scenario)
+        if ident not in seen:
+            seen.add(ident)
+            cells.append(Cell(len(cells), ident, point.params, point.scenario))
+    return cells
 
 
 def run_sweep(scenario: Scenario, quiet: bool = False) -> Path:
-    """Run every (grid point, seed) of ``scenario.sweep``; returns the sweep directory."""
-    points = expand_sweep(scenario)
+    """Run every cell of ``scenario.sweep`` into a new sweep directory; returns it."""
+    cells = plan_cells(scenario)
     sweep_dir = create_sweep_dir(Path(scenario.output.dir), scenario.name)
     (sweep_dir / SWEEP_SCENARIO).write_text(scenario_to_yaml(scenario), encoding="utf-8")
-    workers = worker_count(scenario, len(points))
-    results: dict[int, RunResult] = {}
-    try:
-        if workers > 1:
-            runs = _run_parallel(points, sweep_dir, workers, quiet)
-        else:
-            runs = _run_sequential(points, sweep_dir, quiet)
-        for result in runs:
-            results[result.index] = result
-            write_table(sweep_dir, points, results)
-    finally:
-        write_table(sweep_dir, points, results)
-    rows = [row for row in sweep_rows(points, results) if row[1]["status"] == "finished"]
-    if scenario.output.plots and rows:
-        from fedmobile_actors.report.plots import make_sweep_plots
+    return _run(scenario, cells, sweep_dir, quiet, retry_failed=False)
 
-        make_sweep_plots(sweep_dir, rows)
-    failed = [r for r in results.values() if r.error is not None]
-    if points and len(failed) == len(points):
-        first = failed[0].error or ""
-        raise SweepError(f"{sweep_dir}: all {len(points)} runs failed; first: {first}")
-    return sweep_dir
+
+def resume_sweep(
+    path: str | os.PathLike[str],
+    quiet: bool = False,
+    retry_failed: bool = False,
+    overrides: Sequence[str] = (),
+) -> Path:
+    """Continue the sweep in ``path``: finished cells are kept, interrupted ones resume from
+    their checkpoints, the rest run; a finished sweep only rewrites its table.
+
+    ``overrides`` may only say where to run (runtime.address, runtime.num_cpus, sweep.parallel):
+    a changed setting would make other cells, which is a new sweep.
+    """
+    sweep_dir = Path(path)
+    if not (sweep_dir / SWEEP_SCENARIO).is_file():
+        raise RunDirError(f"{sweep_dir}: not a sweep directory (no {SWEEP_SCENARIO})")
+    allowed = ("runtime.address=", "runtime.num_cpus=", "sweep.parallel=")
+    for override in overrides:
+        if not override.startswith(allowed):
+            raise RunDirError(
+                f"{sweep_dir}: a resumed sweep keeps its settings; cannot apply {override!r} "
+                f"(only {', '.join(a.rstrip('=') for a in allowed)})"
+            )
+    scenario = load_scenario(sweep_dir / SWEEP_SCENARIO, list(overrides))
+    return _run(scenario, plan_cells(scenario), sweep_dir, quiet, retry_failed)
 
 
 def worker_count(scenario: Scenario, runs: int) -> int:
-    """Runs at once: 1 on Ray (one run uses every core), else ``sweep.parallel`` or the CPUs."""
-    if scenario.runtime.backend != "inprocess" or runs <= 1:
+    """Cells at once: ``sweep.parallel`` if set, else the CPUs in-process, else every cell on
+    Ray (Ray starts each when its resources are free)."""
+    if runs <= 1:
         return 1
     cap = scenario.sweep.parallel if scenario.sweep and scenario.sweep.parallel else None
+    if scenario.runtime.backend == "ray":
+        return min(runs, cap or runs)
     return max(1, min(runs, cap or os.cpu_count() or 1))
 
 
@@ -107,64 +169,196 @@ def create_sweep_dir(parent: Path, name: str, when: datetime | None = None) -> P
 
 
 # --------------------------------------------------------------------------------------------
-# Running the points
+# One cell
 # --------------------------------------------------------------------------------------------
 
 
-def run_point(scenario: Scenario, sweep_dir: str, index: int, quiet: bool) -> RunResult:
-    """Run one point; a ``UserError`` becomes the row's error, anything else propagates.
+def run_cell(index: int, scenario: Scenario, sweep_dir: str, quiet: bool) -> RunResult:
+    """Bring one cell to its end in ``<sweep_dir>/<cell id>/``: keep a finished run, resume an
+    interrupted one from its latest checkpoint, else start afresh (dropping a partial run that
+    has no checkpoint: it holds nothing a fresh start would not redo).
 
-    Module level (not a closure) so a spawned worker can unpickle it.
+    Any exception becomes the result's one-line error, so one cell cannot stop a sweep (a
+    ``UserError`` says what the user got wrong; anything else is prefixed by its type).
+    Module level (not a closure) so spawned workers and Ray tasks can unpickle it.
     """
+    cell_dir = Path(sweep_dir) / cell_id(scenario)
     try:
-        run = run_scenario(scenario, quiet=quiet, output_dir=sweep_dir)
+        run = latest_run(cell_dir)
+        if run is not None and _status(run) == "finished":
+            return RunResult(index, str(run.path))
+        if run is not None and run.latest_checkpoint() is not None:
+            return RunResult(index, str(resume_run(run.path, quiet=quiet).path))
+        if cell_dir.is_dir():
+            for partial in cell_dir.iterdir():
+                if partial.is_dir():
+                    shutil.rmtree(partial)
+        return RunResult(index, str(run_scenario(scenario, quiet=quiet, output_dir=cell_dir).path))
     except UserError as err:
-        return RunResult(index, _run_dir_of(Path(sweep_dir), scenario.name), _one_line(err))
-    return RunResult(index, str(run.path))
+        return RunResult(index, _path_of(latest_run(cell_dir)), _one_line(err))
+    except Exception as err:  # a crash in one cell is that cell's result, not the sweep's end
+        return RunResult(
+            index, _path_of(latest_run(cell_dir)), f"{type(err).__name__}: {_one_line(err)}"
+        )
 
 
-def _run_sequential(
-    points: Sequence[SweepPoint], sweep_dir: Path, quiet: bool
+def latest_run(cell_dir: Path) -> RunDir | None:
+    """The cell's newest run directory that got as far as its run.json (None if none)."""
+    if not cell_dir.is_dir():
+        return None
+    runs = [p for p in cell_dir.iterdir() if (p / RUN_INFO).is_file()]
+    return RunDir(max(runs, key=_stamp_order)) if runs else None
+
+
+def _stamp_order(path: Path) -> tuple[str, int]:
+    """``name-YYYYmmdd-HHMMSS[-N]`` in creation order (``-10`` after ``-9``)."""
+    head, _, tail = path.name.rpartition("-")
+    return (head, int(tail)) if tail.isdigit() and len(tail) < 6 else (path.name, 0)
+
+
+def _status(run: RunDir) -> str:
+    try:
+        return run.read_run_info().status
+    except RunDirError:
+        return "unreadable"
+
+
+def _path_of(run: RunDir | None) -> str | None:
+    return None if run is None else str(run.path)
+
+
+def _one_line(err: BaseException) -> str:
+    return " | ".join(line for line in str(err).splitlines() if line) or type(err).__name__
+
+
+# --------------------------------------------------------------------------------------------
+# The sweep
+# --------------------------------------------------------------------------------------------
+
+
+def _run(
+    scenario: Scenario, cells: list[Cell], sweep_dir: Path, quiet: bool, retry_failed: bool
+) -> Path:
+    previous = {str(row.get("cell")): row for row in load_sweep_rows(sweep_dir)}
+    results: dict[int, RunResult] = {}
+    todo: list[Cell] = []
+    for cell in cells:
+        kept = _kept(cell, sweep_dir, previous.get(cell.id), retry_failed)
+        if kept is None:
+            todo.append(cell)
+        else:
+            results[cell.index] = kept
+    if not quiet and results:
+        print(f"[sweep] {len(results)}/{len(cells)} cells already done; kept", file=sys.stderr)
+    try:
+        for result in _run_cells(scenario, todo, sweep_dir, quiet):
+            results[result.index] = result
+            write_table(sweep_dir, cells, results)
+    finally:
+        write_table(sweep_dir, cells, results)
+    finished = [
+        (cell.params, {"algorithm": cell.scenario.algorithm.name, **summary})
+        for cell in cells
+        if (summary := _finished_summary(results.get(cell.index))) is not None
+    ]
+    if scenario.output.plots and finished:
+        from fedmobile_actors.report.plots import make_sweep_plots
+
+        make_sweep_plots(sweep_dir, finished)
+    failed = [r for r in results.values() if r.error is not None]
+    if cells and len(failed) == len(cells):
+        first = failed[0].error or ""
+        raise SweepError(f"{sweep_dir}: all {len(cells)} runs failed; first: {first}")
+    return sweep_dir
+
+
+def _kept(
+    cell: Cell, sweep_dir: Path, row: dict[str, Any] | None, retry_failed: bool
+) -> RunResult | None:
+    """A cell a resumed sweep does not run again: finished on disk, or recorded as failed
+    (unless failed cells are retried). None: the cell still has to run."""
+    run = latest_run(sweep_dir / cell.id)
+    node = str(row.get("node") or "") if row else ""
+    if run is not None and _status(run) == "finished":
+        return RunResult(cell.index, str(run.path), node=node)
+    if row is not None and row.get("status") == "failed" and not retry_failed:
+        return RunResult(cell.index, _path_of(run), str(row.get("error") or "failed"), node)
+    return None
+
+
+def _run_cells(
+    scenario: Scenario, cells: Sequence[Cell], sweep_dir: Path, quiet: bool
 ) -> Iterator[RunResult]:
-    total = len(points)
-    for index, point in enumerate(points):
+    workers = worker_count(scenario, len(cells))
+    if workers <= 1:
+        yield from _run_sequential(cells, sweep_dir, quiet)
+    elif scenario.runtime.backend == "ray":
+        yield from _run_on_ray(scenario, cells, sweep_dir, workers, quiet)
+    else:
+        yield from _run_parallel(cells, sweep_dir, workers, quiet)
+
+
+def _run_sequential(cells: Sequence[Cell], sweep_dir: Path, quiet: bool) -> Iterator[RunResult]:
+    for number, cell in enumerate(cells, start=1):
         if not quiet:
-            print(f"[sweep] run {index + 1}/{total}: {point.scenario.name}", flush=True)
-        result = run_point(point.scenario, str(sweep_dir), index, quiet)
+            print(f"[sweep] cell {number}/{len(cells)}: {cell.scenario.name}", flush=True)
+        result = run_cell(cell.index, cell.scenario, str(sweep_dir), quiet)
         if not quiet:
-            print(f"[sweep] {index + 1}/{total} runs done | {_outcome(result)}", flush=True)
+            print(f"[sweep] {number}/{len(cells)} cells done | {_outcome(result)}", flush=True)
         yield result
 
 
-def _run_parallel(
-    points: Sequence[SweepPoint], sweep_dir: Path, workers: int, quiet: bool
+def _run_on_ray(
+    scenario: Scenario, cells: Sequence[Cell], sweep_dir: Path, workers: int, quiet: bool
 ) -> Iterator[RunResult]:
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+    from fedmobile_actors.runtime.ray_sweep import run_cells
+
+    jobs = [(cell.index, cell.scenario) for cell in cells]
+    by_index = {cell.index: cell for cell in cells}
+    with SweepProgress(len(cells), quiet=quiet) as progress:
+        for outcome in run_cells(jobs, run_cell, (str(sweep_dir), True), scenario.runtime, workers):
+            result = outcome.result
+            if not isinstance(result, RunResult):
+                cell_dir = sweep_dir / by_index[outcome.index].id
+                result = RunResult(outcome.index, _path_of(latest_run(cell_dir)), outcome.error)
+            result = RunResult(result.index, result.run_dir, result.error, outcome.node)
+            name = by_index[result.index].scenario.name
+            progress.run_done(name, _summary(result), failed=result.error is not None)
+            yield result
+
+
+def _die_with_parent() -> None:
+    """A pool worker's initializer: on Linux, ask to be killed when the sweep's process dies,
+    so a killed sweep leaves no orphan still writing into a cell that a resume re-runs."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+def _run_parallel(
+    cells: Sequence[Cell], sweep_dir: Path, workers: int, quiet: bool
+) -> Iterator[RunResult]:
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=get_context("spawn"), initializer=_die_with_parent
+    )
+    by_index = {cell.index: cell for cell in cells}
     try:
-        with SweepProgress(len(points), quiet=quiet) as progress:
+        with SweepProgress(len(cells), quiet=quiet) as progress:
             pending: set[Future[RunResult]] = {
-                pool.submit(run_point, p.scenario, str(sweep_dir), i, True)
-                for i, p in enumerate(points)
+                pool.submit(run_cell, c.index, c.scenario, str(sweep_dir), True) for c in cells
             }
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in sorted(done, key=lambda f: f.result().index):
                     result = future.result()
-                    name = points[result.index].scenario.name
+                    name = by_index[result.index].scenario.name
                     progress.run_done(name, _summary(result), failed=result.error is not None)
                     yield result
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _run_dir_of(sweep_dir: Path, name: str) -> str | None:
-    """The run directory a failed run left behind, if it got that far (newest match)."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
-    own = re.compile(re.escape(safe) + r"-\d{8}-\d{6}(-\d+)?")
-    found = sorted(
-        p for p in sweep_dir.iterdir() if own.fullmatch(p.name) and (p / "run.json").is_file()
-    )
-    return str(found[-1]) if found else None
 
 
 def _outcome(result: RunResult) -> str:
@@ -175,57 +369,53 @@ def _outcome(result: RunResult) -> str:
     return "finished" if final is None else f"final accuracy {100 * final:.1f}%"
 
 
-def _one_line(err: BaseException) -> str:
-    return " | ".join(line for line in str(err).splitlines() if line) or type(err).__name__
-
-
 # --------------------------------------------------------------------------------------------
 # The table
 # --------------------------------------------------------------------------------------------
 
 
 def sweep_rows(
-    points: Sequence[SweepPoint], results: dict[int, RunResult]
-) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(params, summary) of every point that ran, in sweep order, for sweep.csv and the plots.
-
-    A finished run brings its stored summary.json, a failed one a summary recomputed from the
-    rows it wrote (``load_summary``); one that failed before writing anything an empty summary
-    marked failed, so every run of the sweep has its row.
-    """
+    cells: Sequence[Cell], results: dict[int, RunResult], sweep_dir: Path
+) -> list[dict[str, Any]]:
+    """One row per cell that has a result, in grid order (report.compare.sweep_row)."""
     rows = []
-    for index, point in enumerate(points):
-        result = results.get(index)
+    for cell in cells:
+        result = results.get(cell.index)
         if result is None:
             continue
         summary = _summary(result)
-        if summary is None:
-            summary = {**summarise([], []), "run": "", "status": "failed"}
-        rows.append((point.params, {"algorithm": point.scenario.algorithm.name, **summary}))
+        if summary is not None:
+            summary = {"algorithm": cell.scenario.algorithm.name, **summary}
+        run = None if result.run_dir is None else os.path.relpath(result.run_dir, sweep_dir)
+        rows.append(sweep_row(cell.id, run, cell.params, summary, result.error, result.node))
     return rows
 
 
-def write_table(
-    sweep_dir: Path, points: Sequence[SweepPoint], results: dict[int, RunResult]
-) -> Path:
-    """(Re)write sweep.csv (report.compare's format) and, if any run failed, failures.txt.
+def write_table(sweep_dir: Path, cells: Sequence[Cell], results: dict[int, RunResult]) -> Path:
+    """(Re)write sweep.json, sweep.csv and, if any cell failed, failures.txt.
 
-    Rewritten after every run, so an interrupted sweep still leaves the table of what ran.
+    Rewritten after every cell, so an interrupted sweep still leaves the table of what ran.
     """
     failures = [
-        f"{points[i].scenario.name}: {r.error}" for i, r in sorted(results.items()) if r.error
+        f"{cells[i].scenario.name}: {r.error}" for i, r in sorted(results.items()) if r.error
     ]
     if failures:
         (sweep_dir / SWEEP_FAILURES).write_text("\n".join(failures) + "\n", encoding="utf-8")
-    return write_sweep_table(sweep_dir / SWEEP_TABLE, sweep_rows(points, results))
+    return write_sweep_tables(sweep_dir, sweep_rows(cells, results, sweep_dir))
 
 
 def _summary(result: RunResult) -> dict[str, Any] | None:
     """The run's summary (stored if finished, recomputed otherwise); None without a run."""
-    if result.run_dir is None:
+    if result.run_dir is None or not (Path(result.run_dir) / SCENARIO).is_file():
         return None
     try:
         return load_summary(RunDir.open(result.run_dir))
     except RunDirError as err:
         print(f"fedmobile: warning: {err}", file=sys.stderr)
         return None
+
+
+def _finished_summary(result: RunResult | None) -> dict[str, Any] | None:
+    if result is None or result.error is not None:
+        return None
+    return _summary(result)

@@ -11,6 +11,8 @@ R"), the only accuracy comparison that is fair between a finished and an interru
 from __future__ import annotations
 
 import csv
+import io
+import json
 import math
 import os
 from collections.abc import Sequence
@@ -21,7 +23,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from fedmobile_actors.report.run_dir import RunDir
+from fedmobile_actors.errors import RunDirError
+from fedmobile_actors.report.run_dir import RunDir, write_json_atomic
 from fedmobile_actors.report.summary import TOTAL_COLUMNS, load_summary, target_key
 
 Value = str | int | float | None
@@ -156,7 +159,9 @@ def compare_runs(
     csv_path: str | os.PathLike[str] | None = None,
 ) -> Comparison:
     """What ``fedmobile compare RUN_DIR...`` does: open all, compare, print, optionally save."""
-    runs = [RunDir.open(p) for p in paths]  # every path checked before any work
+    # A sweep directory stands for its cells' runs; every path is checked before any work.
+    expanded = [run for p in paths for run in (sweep_run_dirs(p) or [Path(p)])]
+    runs = [RunDir.open(p) for p in expanded]
     comparison = compare(runs)
     render(comparison, console)
     if csv_path is not None:
@@ -198,3 +203,89 @@ def write_sweep_table(
         writer.writerow(header)
         writer.writerows([["" if v is None else v for v in row] for row in table])
     return out
+
+
+#: A sweep's table, beside its cells: the same rows as CSV (spreadsheets) and JSON (programs).
+SWEEP_CSV = "sweep.csv"
+SWEEP_JSON = "sweep.json"
+
+#: The leading columns of every sweep row, before the cell's swept parameters and its figures.
+SWEEP_ID_COLUMNS = ("cell", "run")
+
+
+def sweep_row(
+    cell: str,
+    run: str | None,
+    params: dict[str, Any],
+    summary: dict[str, Any] | None,
+    error: str | None,
+    node: str = "",
+) -> dict[str, Value]:
+    """One cell's row of a sweep table, a flat dict.
+
+    Keys, in order: ``cell`` (the id of its resolved settings), ``run`` (its run directory,
+    relative to the sweep directory; empty if it failed before one existed), each swept
+    parameter by its dotted path and ``seed``, ``status`` (finished, failed, or running for a
+    cell cut short), ``error`` (one line, empty unless failed), then the figures of its
+    summary (``_figures``: algorithm, policy, rounds, times, final and best accuracies, time
+    to each target, totals, participation) and ``node`` (the Ray node it ran on; empty when it
+    ran in this machine's processes). A cell without a summary has None figures.
+    """
+    figures = _figures(summary) if summary is not None else {}
+    row: dict[str, Value] = {"cell": cell, "run": run or None}
+    row.update({k: _plain(v) for k, v in params.items()})
+    row["status"] = "failed" if error is not None else figures.get("status", "failed")
+    row["error"] = error
+    for key, value in figures.items():
+        if key not in row:
+            row[key] = None if isinstance(value, float) and not math.isfinite(value) else value
+    row["node"] = node or None
+    return row
+
+
+def _plain(value: Any) -> Value:
+    """A parameter value as a table cell: scalars as they are, anything else as compact JSON."""
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def write_sweep_tables(sweep_dir: str | os.PathLike[str], rows: Sequence[dict[str, Value]]) -> Path:
+    """Write ``sweep.json`` (the list of rows) and ``sweep.csv`` (the same, columns in first-seen
+    order, empty for None), each replaced in one step so a killed sweep leaves a whole table."""
+    out = Path(sweep_dir)
+    write_json_atomic(out / SWEEP_JSON, list(rows))
+    header: list[str] = []
+    for row in rows:
+        header.extend(k for k in row if k not in header)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if row.get(k) is None else row.get(k) for k in header])
+    tmp = out / f".{SWEEP_CSV}.tmp"
+    tmp.write_text(buffer.getvalue(), encoding="utf-8")
+    tmp.replace(out / SWEEP_CSV)
+    return out / SWEEP_CSV
+
+
+def load_sweep_rows(sweep_dir: str | os.PathLike[str]) -> list[dict[str, Value]]:
+    """The rows of a sweep's table (``sweep.json``), one dict per cell as ``sweep_row`` made it;
+    empty if the sweep has not written one yet. This is the function to build on (summaries
+    over seeds, plots): the rows are plain data, independent of how the cells were run."""
+    path = Path(sweep_dir) / SWEEP_JSON
+    if not path.is_file():
+        return []
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise RunDirError(f"{path}: unreadable sweep table ({err})") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise RunDirError(f"{path}: not a sweep table (expected a list of rows)")
+    return rows
+
+
+def sweep_run_dirs(path: str | os.PathLike[str]) -> list[Path]:
+    """The run directories of a sweep's cells that have one, in table order (for ``compare``)."""
+    root = Path(path)
+    return [root / str(row["run"]) for row in load_sweep_rows(root) if row.get("run")]

@@ -1,7 +1,8 @@
 """The Ray backend: an async server actor and phone-host actors, each hosting many phones.
 
 - Hosts: ``ray.remote(RayPhoneHost)`` with ``cpus_per_host``/``gpus_per_host`` (fractions allowed)
-  and SPREAD scheduling, so a cluster's nodes share the hosts; ``max_restarts=-1`` and
+  and SPREAD scheduling, so a cluster's nodes share the hosts (in a sweep's cell: one bundle of
+  the cell's placement group each); ``max_restarts=-1`` and
   ``max_task_retries=-1`` let Ray restart a dead host and re-run its lost tasks, which give the
   same bytes because every draw is keyed by (seed, phone, task).
 - Each model version is ``ray.put`` once; tasks carry the reference boxed in a list so Ray does
@@ -17,6 +18,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import ray
+from ray.util.placement_group import get_current_placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from fedmobile_actors.errors import BackendError, UserError
 from fedmobile_actors.runtime.backend import Backend
@@ -138,18 +141,34 @@ class RayPhoneHost:
         return os.getpid()
 
 
+def host_options(runtime: RuntimeConfig) -> dict[str, Any]:
+    """What each host reserves: its CPUs, GPUs and (if set) memory. A sweep cell's placement
+    group has one bundle of exactly this per host (runtime/ray_sweep.py)."""
+    options: dict[str, Any] = {"num_cpus": runtime.cpus_per_host, "num_gpus": runtime.gpus_per_host}
+    if runtime.memory_per_host_mb is not None:
+        options["memory"] = runtime.memory_per_host_mb * 1024 * 1024
+    return options
+
+
 def start_hosts(scenario: Scenario, size: int) -> list[Any]:
     """Create the host actors. The driver does it, beside the server actor rather than from
-    inside it, so the hosts' processes start (and import torch) while the server's does."""
-    rt = scenario.runtime
-    actor = ray.remote(RayPhoneHost).options(
-        num_cpus=rt.cpus_per_host,
-        num_gpus=rt.gpus_per_host,
-        max_restarts=-1,
-        max_task_retries=-1,
-        scheduling_strategy="SPREAD",
-    )
-    return [actor.remote(scenario) for _ in range(size)]
+    inside it, so the hosts' processes start (and import torch) while the server's does.
+
+    Inside a placement group (a sweep's cell), host i takes bundle i, reserved for it by the
+    sweep; otherwise SPREAD lets a cluster's nodes share the hosts.
+    """
+    group = get_current_placement_group()
+    actor = ray.remote(RayPhoneHost)
+    options = {**host_options(scenario.runtime), "max_restarts": -1, "max_task_retries": -1}
+    if group is None:
+        spread = actor.options(**options, scheduling_strategy="SPREAD")
+        return [spread.remote(scenario) for _ in range(size)]
+    return [
+        actor.options(
+            **options, scheduling_strategy=PlacementGroupSchedulingStrategy(group, i)
+        ).remote(scenario)
+        for i in range(size)
+    ]
 
 
 class RayHostPool(HostPool):
@@ -247,9 +266,14 @@ class RayBackend(Backend):
         rt = scenario.runtime
         ensure_ray(rt)
         cpus = float(ray.cluster_resources().get("CPU", 1))
-        size = host_count(
-            scenario.fleet.phones, rt.hosts, rt.phones_per_host, cpus / rt.cpus_per_host
-        )
+        group = get_current_placement_group()
+        if group is not None:
+            # A sweep's cell: its placement group holds one bundle per host, sized for it.
+            size = group.bundle_count
+        else:
+            size = host_count(
+                scenario.fleet.phones, rt.hosts, rt.phones_per_host, cpus / rt.cpus_per_host
+            )
         if size * rt.cpus_per_host > cpus + 1e-9:
             # Ray would wait for ever for CPUs that do not exist; say so instead.
             raise UserError(

@@ -410,6 +410,8 @@ def _kinds_at(loc: Sequence[str | int]) -> str:
 
 def _did_you_mean(loc: Sequence[str | int]) -> str:
     """Suggest the closest allowed field name for an unknown key."""
+    if not loc:
+        return ""
     try:
         nodes = fields.resolve(list(loc[:-1])) if loc[:-1] else [fields.Node(Scenario)]
     except fields.PathError:

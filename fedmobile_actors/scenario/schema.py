@@ -709,6 +709,12 @@ class RuntimeConfig(Frozen):
     torch_threads: int = Field(
         default=1, ge=1, le=256, description="Torch threads per training phone."
     )
+    memory_per_host_mb: int | None = Field(
+        default=None,
+        ge=1,
+        le=16_777_216,
+        description="Memory (MB) Ray reserves for each host (None: no reservation).",
+    )
 
 
 class OutputConfig(Frozen):
@@ -732,7 +738,13 @@ class SweepConfig(Frozen):
         default=(0,), min_length=1, description="Seeds per point (each one run per grid point)."
     )
     parallel: int | None = Field(
-        default=None, ge=1, le=4096, description="Runs at once (None: as many as the CPUs allow)."
+        default=None,
+        ge=1,
+        le=4096,
+        description=(
+            "Cells at once (None: as many as the CPUs, or on Ray the cluster's resources, allow;"
+            " 1: one after another)."
+        ),
     )
 
 

@@ -9,11 +9,14 @@ and overrides, so a point is exactly "this file, with these values".
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import yaml
 
 from fedmobile_actors.errors import ScenarioError
 from fedmobile_actors.scenario import fields
@@ -110,3 +113,40 @@ def _tag(value: Any) -> str | None:
 
 def _describe(params: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={json.dumps(v)}" for k, v in params.items())
+
+
+#: Keys of a resolved scenario left out of its cell's id: its name and description (a grid
+#: reordered renames its cells), where its output goes, and which Ray to start or join (a sweep
+#: may be resumed from another machine). Everything else, runtime sizes included, is the cell.
+_NOT_SETTINGS = ("name", "description", "sweep")
+_NOT_SETTINGS_IN = {"output": ("dir",), "runtime": ("address", "num_cpus")}
+
+
+def cell_id(scenario: Scenario) -> str:
+    """A stable id of the cell that runs ``scenario``: a hash of its resolved settings.
+
+    Why settings and not the order or the name of the cell: a resumed sweep must find a cell's
+    earlier run whatever order the grid lists its values in, and two cells with the same
+    settings are the same computation (every draw is keyed by seed, phone, round, purpose).
+    """
+    return _settings_hash(scenario.model_dump(mode="json"))
+
+
+def cell_id_of_yaml(text: str) -> str | None:
+    """The cell id of a scenario as a run directory stores it (scenario.yaml); None if the
+    text is not a scenario mapping (a run directory killed while it was being written)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    return _settings_hash(data) if isinstance(data, dict) else None
+
+
+def _settings_hash(data: Mapping[str, Any]) -> str:
+    settings = {k: v for k, v in data.items() if k not in _NOT_SETTINGS}
+    for section, keys in _NOT_SETTINGS_IN.items():
+        part = settings.get(section)
+        if isinstance(part, Mapping):
+            settings[section] = {k: v for k, v in part.items() if k not in keys}
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

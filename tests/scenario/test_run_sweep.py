@@ -58,6 +58,7 @@ def test_two_parameters_by_two_seeds_run_and_tabulate(
     assert {r["status"] for r in rows} == {"finished"}
     assert len({r["run"] for r in rows}) == 8
     assert all((sweep_dir / r["run"] / "summary.json").is_file() for r in rows)
+    assert all(r["run"].startswith(r["cell"] + "/") for r in rows)  # <cell id>/<run dir>
     assert all(0.0 <= float(r["final_accuracy_full"]) <= 1.0 for r in rows)
     assert (sweep_dir / "sweep.yaml").is_file()
     assert sorted(p.name for p in (sweep_dir / "plots").iterdir()) == [
@@ -118,8 +119,12 @@ def test_sweep_directories_are_never_reused(tmp_path: Path) -> None:
     assert second.name == "s-sweep-20250102-030405-1"
 
 
-def test_ray_sweeps_run_one_at_a_time(write: Callable[..., Path], tmp_path: Path) -> None:
-    """With the Ray backend, runs go sequentially whatever sweep.parallel says."""
-    text = tiny(tmp_path, "    algorithm.lr: [0.01, 0.05]", parallel=4)
+def test_ray_sweeps_run_cells_concurrently_up_to_parallel(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    """With the Ray backend, sweep.parallel caps the cells in flight (unset: every cell)."""
+    text = tiny(tmp_path, "    algorithm.lr: [0.01, 0.02, 0.05]", parallel=2)
     scenario = load_scenario(write(text), ["runtime.backend=ray"])
-    assert worker_count(scenario, 2) == 1
+    assert worker_count(scenario, 3) == 2
+    unset = load_scenario(write(text), ["runtime.backend=ray", "sweep.parallel=null"])
+    assert worker_count(unset, 3) == 3
