@@ -211,6 +211,54 @@ def plot_shapley(metrics: Sequence[dict[str, Any]], path: Path, title: str = "")
     return _save(fig, path)
 
 
+def plot_groups(metrics: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path | None:
+    """Per grouping (tier, availability class, subject): each group's accuracy on its own test
+    windows per round (left) and its reported tasks per phone over the run (right).
+
+    Why per phone: groups differ in size, and "budget phones report half as often" is the
+    question, not "there are fewer budget phones". None when the run has no group figures.
+    """
+    by_grouping: dict[str, list[str]] = {}
+    for row in metrics:
+        for key in row.get("groups") or {}:
+            grouping = key.split("/", 1)[0]
+            if key not in by_grouping.setdefault(grouping, []):
+                by_grouping[grouping].append(key)
+    if not by_grouping:
+        return None
+    fig = Figure(figsize=(11, 3.4 * len(by_grouping)))
+    axes = fig.subplots(len(by_grouping), 2, squeeze=False)
+    for (grouping, keys), (acc_ax, part_ax) in zip(by_grouping.items(), axes, strict=True):
+        reports = []
+        for key in sorted(keys):
+            points = [
+                (r["round"], 100 * acc)
+                for r in metrics
+                if (acc := (r.get("groups") or {}).get(key, {}).get("accuracy")) is not None
+            ]
+            name = key.split("/", 1)[1]
+            acc_ax.plot(*zip(*points, strict=True), "-o", markersize=2, label=name)
+            phones = max(
+                int((r.get("groups") or {}).get(key, {}).get("phones", 0)) for r in metrics
+            )
+            total = sum(
+                int((r.get("groups") or {}).get(key, {}).get("reported", 0)) for r in metrics
+            )
+            reports.append((name, total / phones if phones else 0.0))
+        acc_ax.set(xlabel="round (global version)", ylabel="accuracy (%)")
+        acc_ax.set_title(f"accuracy on each {grouping}'s own test windows", fontsize=10)
+        acc_ax.grid(alpha=0.3)
+        if len(keys) <= 12:
+            acc_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        part_ax.barh([n for n, _ in reports], [v for _, v in reports], color="#009E73")
+        part_ax.set(xlabel="reported tasks per phone (whole run)")
+        part_ax.set_title(f"participation by {grouping}", fontsize=10)
+        part_ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(f"Per-group results{f': {title}' if title else ''}")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def make_run_plots(run: RunDir | str | Path) -> list[Path]:
     """Draw every plot of one run into ``<run>/plots/``; returns the files written."""
     run_dir = run if isinstance(run, RunDir) else RunDir.open(run)
@@ -223,9 +271,12 @@ def make_run_plots(run: RunDir | str | Path) -> list[Path]:
     ]
     if events:
         written.append(plot_timeline(events, metrics, out / "timeline.png", title=title))
-    shapley = plot_shapley(metrics, out / "shapley.png", title)
-    if shapley is not None:
-        written.append(shapley)
+    for extra in (
+        plot_shapley(metrics, out / "shapley.png", title),
+        plot_groups(metrics, out / "groups.png", title),
+    ):
+        if extra is not None:
+            written.append(extra)
     return written
 
 
