@@ -5,6 +5,7 @@ Layout::
     <output.dir>/<name>-sweep-<YYYYmmdd-HHMMSS>[-N]/
       sweep.yaml     the sweep scenario as resolved (grid and seeds included)
       sweep.csv      one row per run: run dir, params, seed, accuracies, time-to-target, totals
+      sweep_summary.csv  one row per setting, mean and std over seeds (report.sweep_summary)
       failures.txt   one line per failed run and why (only if a run failed)
       <run dirs>/    one ordinary run directory per (grid point, seed)
       plots/         report.plots.make_sweep_plots
@@ -43,6 +44,7 @@ from fedmobile_actors.report.compare import write_sweep_table
 from fedmobile_actors.report.progress import SweepProgress
 from fedmobile_actors.report.run_dir import RunDir, claim_new_dir
 from fedmobile_actors.report.summary import load_summary, summarise
+from fedmobile_actors.report.sweep_summary import cell_row, report_sweep
 from fedmobile_actors.scenario import Scenario, scenario_to_yaml
 from fedmobile_actors.scenario.sweep import SweepPoint, expand_sweep
 
@@ -81,6 +83,7 @@ def run_sweep(scenario: Scenario, quiet: bool = False) -> Path:
             write_table(sweep_dir, points, results)
     finally:
         write_table(sweep_dir, points, results)
+    report_sweep(sweep_dir, [cell_row(*row) for row in sweep_rows(points, results)], quiet)
     rows = [row for row in sweep_rows(points, results) if row[1]["status"] == "finished"]
     if scenario.output.plots and rows:
         from fedmobile_actors.report.plots import make_sweep_plots

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from fedmobile_actors.report.run_dir import RunDir
 from fedmobile_actors.report.summary import target_key, write_summary
+from fedmobile_actors.report.sweep_summary import param_name, setting_label, value_label
 
 #: Outcome colours, shared by the participation bars and the timeline (colour-blind safe).
 OUTCOME_COLOURS = {
@@ -331,12 +332,14 @@ def sweep_target(rows: Sequence[SweepRow], column: str = "full") -> float | None
 def _series(
     rows: Sequence[SweepRow], param: str, value_of: Callable[[dict[str, Any]], float | None]
 ) -> dict[str, dict[Any, list[float]]]:
-    """label -> x -> values over seeds; a label is the algorithm plus the other swept params."""
+    """label -> x -> values over seeds; a label is the algorithm plus the other swept params,
+    written as people read them (``availability=markov(mean_on_s=30, ...)``)."""
     others = [p for p in swept_parameters(rows) if p != param]
     series: dict[str, dict[Any, list[float]]] = {}
     for params, summary in rows:
-        head = "runs" if param == "algorithm.name" else _algorithm(params, summary)
-        label = ", ".join([head] + [f"{p}={params.get(p)}" for p in others])
+        head = [] if param == "algorithm.name" else [_algorithm(params, summary)]
+        rest = setting_label({p: params.get(p) for p in others}) if others else ""
+        label = ", ".join([*head, *([rest] if rest else [])]) or "runs"
         value = value_of(summary)
         bucket = series.setdefault(label, {}).setdefault(_hashable(params.get(param)), [])
         if value is not None:
@@ -345,13 +348,11 @@ def _series(
 
 
 def _hashable(value: Any) -> Any:
-    """A swept value as a plot key: lists become tuples, mappings (a swept section such as
-    ``fleet.availability``) a label with one ``key=value`` line per key, short enough for a tick."""
-    if isinstance(value, list):
-        return tuple(_hashable(v) for v in value)
-    if isinstance(value, dict):
-        return "\n".join(f"{k}={_hashable(v)}" for k, v in value.items())  # one line a key
-    return value
+    """A swept value as a plot key: numbers stay numbers (a numeric axis), anything else
+    becomes its readable label (``markov(mean_on_s=30, mean_off_s=15)``)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    return value_label(value).replace(", ", "\n")
 
 
 def _draw_series(
@@ -361,7 +362,8 @@ def _draw_series(
     suffix: str = "",
     colours: dict[str, str] | None = None,
 ) -> None:
-    """One line per label, mean over seeds with a min-max error bar; categorical x if needed."""
+    """One line per label, mean over seeds with a band of +- one standard deviation (bars on
+    a categorical axis); categorical x if needed."""
     xs_all = sorted({x for points in series.values() for x in points}, key=repr)
     numeric = all(isinstance(x, int | float) and not isinstance(x, bool) for x in xs_all)
     if numeric:
@@ -373,37 +375,57 @@ def _draw_series(
     for label, points in series.items():
         xs = [x for x in xs_all if points.get(x)]
         means = [statistics.fmean(points[x]) for x in xs]
-        low = [m - min(points[x]) for m, x in zip(means, xs, strict=True)]
-        high = [max(points[x]) - m for m, x in zip(means, xs, strict=True)]
-        ax.errorbar(
-            [position[x] for x in xs],
-            means,
-            yerr=[low, high],
-            fmt=line,
-            markersize=4,
-            capsize=3,
-            label=label + suffix,
-            color=(colours or {}).get(label),
-        )
+        stds = [statistics.stdev(points[x]) if len(points[x]) > 1 else 0.0 for x in xs]
+        where = [position[x] for x in xs]
+        colour = (colours or {}).get(label)
+        if numeric:
+            (drawn,) = ax.plot(where, means, line, markersize=4, label=label + suffix, color=colour)
+            ax.fill_between(
+                where,
+                [m - d for m, d in zip(means, stds, strict=True)],
+                [m + d for m, d in zip(means, stds, strict=True)],
+                color=drawn.get_color(),
+                alpha=0.15,
+                linewidth=0,
+            )
+        else:
+            ax.errorbar(
+                where,
+                means,
+                yerr=stds,
+                fmt=line,
+                markersize=4,
+                capsize=3,
+                label=label + suffix,
+                color=colour,
+            )
     if not numeric:
-        ax.set_xticks(list(position.values()), [str(x) for x in xs_all])
+        ax.set_xticks(list(position.values()), [str(x) for x in xs_all], fontsize=8)
     ax.grid(alpha=0.3)
 
 
+def _same_values(rows: Sequence[SweepRow]) -> bool:
+    """True when every run's test-time-missing accuracy equals its all-modality accuracy (no
+    missing pattern at test): the second line would hide under the first."""
+    return all(s["accuracy"]["full"]["final"] == s["accuracy"]["missing"]["final"] for _, s in rows)
+
+
 def plot_sweep_parameter(rows: Sequence[SweepRow], param: str, path: Path) -> Path:
-    """Final accuracy and time-to-accuracy against one swept parameter, a line per algorithm."""
+    """Final accuracy and time-to-accuracy against one swept parameter, a line per algorithm
+    (and per value of the other swept parameters), mean over seeds with a +- std band."""
     fig = Figure(figsize=(12, 4.5))
     acc_ax, time_ax = fig.subplots(1, 2)
     labels = sorted(_series(rows, param, lambda s: None))
     colours = {label: f"C{i % 10}" for i, label in enumerate(labels)}  # full and missing alike
-    for key, line in (("full", "-o"), ("missing", "--s")):
-        _draw_series(
-            acc_ax,
-            _series(rows, param, _final_percent(key)),
-            line,
-            " (all modalities)" if key == "full" else " (test-time missing)",
-            colours,
+    keys = [("full", "-o")] if _same_values(rows) else [("full", "-o"), ("missing", "--s")]
+    for key, line in keys:
+        suffix = (
+            ""
+            if len(keys) == 1
+            else (" (all modalities)" if key == "full" else " (test-time missing)")
         )
+        _draw_series(acc_ax, _series(rows, param, _final_percent(key)), line, suffix, colours)
+    name = param_name(param, [param])
     acc_ax.set(xlabel=param, ylabel="final test accuracy (%)", title="final accuracy")
     target = sweep_target(rows)
     if target is not None:
@@ -421,14 +443,17 @@ def plot_sweep_parameter(rows: Sequence[SweepRow], param: str, path: Path) -> Pa
         time_ax.set(
             xlabel=param,
             ylabel=f"virtual time ({label})",
-            title=f"time to {100 * target:g}% accuracy (all modalities); "
-            f"{reached} of {len(rows)} runs reached it",
+            title=f"time to {100 * target:g}% accuracy\n({reached} of {len(rows)} runs reached it)",
         )
     else:
         time_ax.set_title("time to accuracy: no target reached by half the runs")
         time_ax.set_xlabel(param)
-    acc_ax.legend(fontsize=7, loc="best")
-    fig.suptitle(f"Sweep over {param} (mean over seeds, bars: min-max)")
+    acc_ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.18), ncol=2)
+    seeds = max(
+        (len(v) for p in _series(rows, param, _final_percent("full")).values() for v in p.values()),
+        default=0,
+    )
+    fig.suptitle(f"Sweep over {name}: mean over {seeds} seeds, band = ± 1 std")
     return _save(fig, path)
 
 
