@@ -112,7 +112,11 @@ def _settings(run: RunDir) -> dict[str, Any]:
     out: dict[str, Any] = {}
 
     def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict) and value and "model" not in value and "dist" not in value:
+        # An availability process or a distribution is one setting (its tag names it).
+        whole = isinstance(value, dict) and any(
+            isinstance(value.get(tag), str) for tag in ("model", "dist")
+        )
+        if isinstance(value, dict) and value and not whole:
             for key, item in value.items():
                 walk(f"{prefix}.{key}" if prefix else key, item)
         else:

@@ -7,6 +7,7 @@ with the Agg canvas, holds no global state and is freed when it goes out of scop
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Callable, Sequence
@@ -18,7 +19,12 @@ from matplotlib.figure import Figure
 
 from fedmobile_actors.report.run_dir import RunDir
 from fedmobile_actors.report.summary import target_key, write_summary
-from fedmobile_actors.report.sweep_summary import param_name, setting_label, value_label
+from fedmobile_actors.report.sweep_summary import (
+    labels_for,
+    param_name,
+    setting_label,
+    value_label,
+)
 
 #: Outcome colours, shared by the participation bars and the timeline (colour-blind safe).
 OUTCOME_COLOURS = {
@@ -335,24 +341,26 @@ def _series(
     """label -> x -> values over seeds; a label is the algorithm plus the other swept params,
     written as people read them (``availability=markov(mean_on_s=30, ...)``)."""
     others = [p for p in swept_parameters(rows) if p != param]
+    labels = {p: labels_for([params.get(p) for params, _ in rows]) for p in [*others, param]}
     series: dict[str, dict[Any, list[float]]] = {}
     for params, summary in rows:
         head = [] if param == "algorithm.name" else [_algorithm(params, summary)]
-        rest = setting_label({p: params.get(p) for p in others}) if others else ""
+        rest = setting_label({p: params.get(p) for p in others}, labels) if others else ""
         label = ", ".join([*head, *([rest] if rest else [])]) or "runs"
         value = value_of(summary)
-        bucket = series.setdefault(label, {}).setdefault(_hashable(params.get(param)), [])
+        x = _hashable(params.get(param), labels[param])
+        bucket = series.setdefault(label, {}).setdefault(x, [])
         if value is not None:
             bucket.append(float(value))
     return series
 
 
-def _hashable(value: Any) -> Any:
+def _hashable(value: Any, labels: dict[str, str]) -> Any:
     """A swept value as a plot key: numbers stay numbers (a numeric axis), anything else
-    becomes its readable label (``markov(mean_on_s=30, mean_off_s=15)``)."""
+    becomes its readable label among the parameter's values (``deadline(overcommit=1.5)``)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return value
-    return value_label(value).replace(", ", "\n")
+    return labels.get(json.dumps({"v": value}, sort_keys=True, default=str), value_label(value))
 
 
 def _draw_series(

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from fedmobile_actors.report.summary import target_key
+from fedmobile_actors.scenario.sweep import value_labels
 
 SWEEP_SUMMARY = "sweep_summary.csv"
 
@@ -175,16 +176,38 @@ def value_label(value: Any) -> str:
     return str(value)
 
 
+def _tail(path: str) -> str:
+    parts = path.split(".")
+    return parts[-2] if parts[-1] == "name" and len(parts) > 1 else parts[-1]
+
+
 def param_name(path: str, all_paths: Sequence[str]) -> str:
-    """The last part of a dotted path, or the whole path where two last parts collide."""
-    tail = path.rsplit(".", 1)[-1]
-    return tail if [p.rsplit(".", 1)[-1] for p in all_paths].count(tail) == 1 else path
+    """The last part of a dotted path (``algorithm.name`` -> ``algorithm``), or the whole path
+    where two last parts collide."""
+    tail = _tail(path)
+    return tail if [_tail(p) for p in all_paths].count(tail) == 1 else path
 
 
-def setting_label(params: Mapping[str, Any]) -> str:
-    """``failure_prob=0.25, availability=markov(...)``: the setting's swept values."""
+def labels_for(values: Sequence[Any]) -> dict[str, str]:
+    """Each distinct value (by its JSON) -> its label among the others, as in run names: a
+    swept section shows only what tells it apart (``deadline(overcommit=1.5)``, ``async``)."""
+    distinct: dict[str, Any] = {}
+    for value in values:
+        distinct.setdefault(_setting_key({"v": value}), value)
+    return dict(zip(distinct, value_labels(list(distinct.values())), strict=True))
+
+
+def setting_label(params: Mapping[str, Any], labels: Mapping[str, Mapping[str, str]]) -> str:
+    """``failure_prob=0.25, availability=markov(mean_on_s=30)``: the setting's swept values,
+    each labelled among its parameter's values (``labels``: param -> ``labels_for``)."""
     names = list(params)
-    return ", ".join(f"{param_name(k, names)}={value_label(v)}" for k, v in params.items()) or "-"
+    return (
+        ", ".join(
+            f"{param_name(k, names)}={labels[k].get(_setting_key({'v': v}), value_label(v))}"
+            for k, v in params.items()
+        )
+        or "-"
+    )
 
 
 # ------------------------------------------------------------------------------------ output
@@ -217,15 +240,20 @@ def _varying(rows: Sequence[SettingRow]) -> list[str]:
     ] or names
 
 
-def _label(row: SettingRow, names: Sequence[str]) -> str:
-    return setting_label({n: row.params.get(n) for n in names})
+def _labeller(rows: Sequence[SettingRow]) -> tuple[list[str], dict[str, dict[str, str]]]:
+    names = _varying(rows)
+    return names, {n: labels_for([r.params.get(n) for r in rows]) for n in names}
+
+
+def _label(row: SettingRow, names: Sequence[str], labels: Mapping[str, Mapping[str, str]]) -> str:
+    return setting_label({n: row.params.get(n) for n in names}, labels)
 
 
 def format_table(rows: Sequence[SettingRow]) -> list[str]:
     """The setting table as lines of at most ``WIDTH`` characters."""
     if not rows:
         return ["(no runs)"]
-    names = _varying(rows)
+    names, labels = _labeller(rows)
     show_missing = any(r.final_accuracy_missing.mean != r.final_accuracy_full.mean for r in rows)
     target = rows[0].target
     time_head = "time to —" if target is None else f"time to {100 * target:g}% (s)"
@@ -249,7 +277,7 @@ def format_table(rows: Sequence[SettingRow]) -> list[str]:
         + "  ".join(f"{h:>{w}}" for h, w in zip(heads, widths, strict=True)),
     ]
     for row, values in zip(rows, cells, strict=True):
-        label = _fit(_label(row, names), label_width)
+        label = _fit(_label(row, names, labels), label_width)
         lines.append(
             f"{label:<{label_width}} "
             + "  ".join(f"{v:>{w}}" for v, w in zip(values, widths, strict=True))
@@ -260,7 +288,7 @@ def format_table(rows: Sequence[SettingRow]) -> list[str]:
 def format_group_table(rows: Sequence[SettingRow]) -> list[str]:
     """Per setting and group (tiers, availability classes with more than one group): accuracy on
     the group's own test windows and reports per phone; empty when no grouping has two groups."""
-    names = _varying(rows)
+    names, labels = _labeller(rows)
     shown = [
         g
         for g in (rows[0].groups if rows else {})
@@ -274,7 +302,7 @@ def format_group_table(rows: Sequence[SettingRow]) -> list[str]:
         f"{'setting':<38} {'group':<18} {'acc %':>11}  {'reports/phone':>13}",
     ]
     for row in rows:
-        label = _fit(_label(row, names), 38)
+        label = _fit(_label(row, names, labels), 38)
         for g in shown:
             acc, reports = row.groups.get(g, (Spread(None, None, 0), Spread(None, None, 0)))
             per_phone = (

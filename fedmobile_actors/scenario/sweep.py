@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,8 +80,20 @@ def expand_sweep(scenario: Scenario) -> list[SweepPoint]:
 
 def _short_labels(keys: list[str]) -> list[str]:
     """The last part of each dotted path, or the whole path where two last parts collide."""
-    last = [str(fields.split_path(k)[-1]) if fields.split_path(k) else k for k in keys]
+    last = [_last_name(k) for k in keys]
     return [k if last.count(tail) > 1 else tail for k, tail in zip(keys, last, strict=True)]
+
+
+def _last_name(key: str) -> str:
+    """``fleet.failure_prob`` -> ``failure_prob``; ``algorithm.name`` -> ``algorithm`` (a bare
+    "name" says nothing)."""
+    parts = [str(p) for p in fields.split_path(key)] or [key]
+    return parts[-2] if parts[-1] == "name" and len(parts) > 1 else parts[-1]
+
+
+def value_labels(values: Sequence[Any]) -> list[str]:
+    """Public name of ``_value_labels``: tables and plots label swept values the same way."""
+    return _value_labels(tuple(values))
 
 
 def _value_labels(values: tuple[Any, ...]) -> list[str]:
@@ -93,7 +105,11 @@ def _value_labels(values: tuple[Any, ...]) -> list[str]:
     labels = []
     for index, value in enumerate(values):
         if isinstance(value, Mapping):
-            text = _mapping_label(value, leaves[index], leaves)
+            tag = _tag(value)
+            kin = [lv for lv, v in zip(leaves, values, strict=True) if _tag(v) == tag]
+            text = _mapping_label(value, leaves[index], kin)
+            if len(text) > _MAX_VALUE_CHARS and tag is not None:
+                text = f"{tag}#{index}"
         else:
             text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
         labels.append(text if len(text) <= _MAX_VALUE_CHARS else f"#{index}")
@@ -126,7 +142,7 @@ def _mapping_label(
     differing = [
         (path, text)
         for path, text in own.items()
-        if path not in ("model", "dist", "kind", "name")
+        if path not in ("model", "dist", "kind", "policy", "name")
         and any(other.get(path) != text for other in every if other is not own)
     ]
     inner = ",".join(f"{path.rsplit('.', 1)[-1]}={text}" for path, text in differing)
@@ -137,7 +153,7 @@ def _mapping_label(
 
 def _tag(value: Any) -> str | None:
     if isinstance(value, Mapping):
-        for key in ("model", "dist", "kind", "name"):
+        for key in ("model", "dist", "kind", "policy", "name"):
             if isinstance(value.get(key), str):
                 return str(value[key])
     return None
