@@ -299,16 +299,16 @@ def format_group_table(rows: Sequence[SettingRow]) -> list[str]:
         return []
     lines = [
         "per group (its phones' own test windows), mean ± std over seeds",
-        f"{'setting':<38} {'group':<18} {'acc %':>11}  {'reports/phone':>13}",
+        f"{'setting':<34} {'group':<18} {'acc %':>11}  {'reports/phone':>13}",
     ]
     for row in rows:
-        label = _fit(_label(row, names, labels), 38)
+        label = _fit(_label(row, names, labels), 34)
         for g in shown:
             acc, reports = row.groups.get(g, (Spread(None, None, 0), Spread(None, None, 0)))
             per_phone = (
                 "—" if reports.mean is None else f"{reports.mean:.2f} ± {reports.std or 0.0:.2f}"
             )
-            lines.append(f"{label:<38} {_fit(g, 18):<18} {_pct(acc):>11}  {per_phone:>13}")
+            lines.append(f"{label:<34} {_fit(g, 18):<18} {_pct(acc):>11}  {per_phone:>13}")
             label = ""
     return lines
 
