@@ -421,7 +421,7 @@ def _same_values(rows: Sequence[SweepRow]) -> bool:
 def plot_sweep_parameter(rows: Sequence[SweepRow], param: str, path: Path) -> Path:
     """Final accuracy and time-to-accuracy against one swept parameter, a line per algorithm
     (and per value of the other swept parameters), mean over seeds with a +- std band."""
-    fig = Figure(figsize=(12, 4.5))
+    fig = Figure(figsize=(12, 5.0), layout="constrained")  # titles and legend never overlap
     acc_ax, time_ax = fig.subplots(1, 2)
     labels = sorted(_series(rows, param, lambda s: None))
     colours = {label: f"C{i % 10}" for i, label in enumerate(labels)}  # full and missing alike
@@ -456,7 +456,7 @@ def plot_sweep_parameter(rows: Sequence[SweepRow], param: str, path: Path) -> Pa
     else:
         time_ax.set_title("time to accuracy: no target reached by half the runs")
         time_ax.set_xlabel(param)
-    acc_ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.18), ncol=2)
+    fig.legend(*acc_ax.get_legend_handles_labels(), loc="outside lower center", fontsize=8, ncol=2)
     seeds = max(
         (len(v) for p in _series(rows, param, _final_percent("full")).values() for v in p.values()),
         default=0,
