@@ -397,11 +397,11 @@ def _draw_series(
                 linewidth=0,
             )
         else:
-            ax.errorbar(
+            ax.errorbar(  # no line between categories: their order means nothing
                 where,
                 means,
                 yerr=stds,
-                fmt=line,
+                fmt=line.lstrip("-"),
                 markersize=4,
                 capsize=3,
                 label=label + suffix,
@@ -461,7 +461,7 @@ def plot_sweep_parameter(rows: Sequence[SweepRow], param: str, path: Path) -> Pa
         (len(v) for p in _series(rows, param, _final_percent("full")).values() for v in p.values()),
         default=0,
     )
-    fig.suptitle(f"Sweep over {name}: mean over {seeds} seeds, band = ± 1 std")
+    fig.suptitle(f"Sweep over {name}: mean over {seeds} seeds, band (or bars) = ± 1 std")
     return _save(fig, path)
 
 
