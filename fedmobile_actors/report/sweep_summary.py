@@ -267,17 +267,24 @@ def format_table(rows: Sequence[SettingRow]) -> list[str]:
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
     label_width = max(12, WIDTH - sum(w + 2 for w in widths) - 1)
     seeds = max(r.runs for r in rows)
+    full = [_label(row, names, labels) for row in rows]
     lines = [
         _fit(
             f"mean ± std over seeds ({seeds} per setting); setting = "
             + ", ".join(param_name(n, names) for n in names),
             WIDTH,
         ),
-        f"{'setting':<{label_width}} "
-        + "  ".join(f"{h:>{w}}" for h, w in zip(heads, widths, strict=True)),
     ]
-    for row, values in zip(rows, cells, strict=True):
-        label = _fit(_label(row, names, labels), label_width)
+    if max(len(label) for label in full) > label_width:
+        # Labels that would be cut are listed once in full and numbered in the table.
+        lines += [_fit(f"#{i} = {label}", WIDTH) for i, label in enumerate(full, start=1)]
+        full = [f"#{i}" for i in range(1, len(full) + 1)]
+    lines.append(
+        f"{'setting':<{label_width}} "
+        + "  ".join(f"{h:>{w}}" for h, w in zip(heads, widths, strict=True))
+    )
+    for text, values in zip(full, cells, strict=True):
+        label = _fit(text, label_width)
         lines.append(
             f"{label:<{label_width}} "
             + "  ".join(f"{v:>{w}}" for v, w in zip(values, widths, strict=True))
@@ -301,8 +308,11 @@ def format_group_table(rows: Sequence[SettingRow]) -> list[str]:
         "per group (its phones' own test windows), mean ± std over seeds",
         f"{'setting':<34} {'group':<18} {'acc %':>11}  {'reports/phone':>13}",
     ]
-    for row in rows:
-        label = _fit(_label(row, names, labels), 34)
+    full = [_label(row, names, labels) for row in rows]
+    if max(len(label) for label in full) > 34:  # numbered as in the setting table
+        full = [f"#{i}" for i in range(1, len(full) + 1)]
+    for row, text in zip(rows, full, strict=True):
+        label = _fit(text, 34)
         for g in shown:
             acc, reports = row.groups.get(g, (Spread(None, None, 0), Spread(None, None, 0)))
             per_phone = (
