@@ -86,3 +86,14 @@ def test_report_sweep_writes_the_csv_and_prints_the_table(
     assert [row["fleet.failure_prob"] for row in table] == ["0.0", "0.5"]
     assert float(table[0]["final_accuracy_full_mean"]) == pytest.approx(0.85)
     assert "mean ± std over seeds" in capsys.readouterr().out
+
+
+def test_labels_too_long_for_the_table_are_numbered_and_listed_in_full() -> None:
+    long = {"algorithm.name": "noise_padding", "modalities": {"missing": [{"rate": 0.5}]}}
+    cells = [cell_row({**long, "seed": s}, _summary(0.9, 10.0)) for s in range(2)]
+    other = {"algorithm.name": "fedmobile", "modalities": {"missing": [{"rate": 0.9}]}}
+    cells += [cell_row({**other, "seed": s}, _summary(0.8, 12.0)) for s in range(2)]
+    lines = format_table(summarise_settings(cells))
+    assert lines[1].startswith("#1 = algorithm=noise_padding")
+    assert lines[-1].startswith("#2 ")
+    assert max(len(line) for line in lines) <= WIDTH
