@@ -78,10 +78,15 @@ class AggregationResult:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Accuracy and mean cross-entropy of the global model on one test pattern."""
+    """Accuracy and mean cross-entropy of the global model on one test pattern.
+
+    ``correct`` (bool (N,), when the strategy provides it) says which test windows were right,
+    so accuracy on any subset (one group of phones' test windows) costs no second pass.
+    """
 
     accuracy: float
     loss: float
+    correct: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 class Strategy(ABC):

@@ -273,12 +273,18 @@ def evaluate_model(
         return Evaluation(accuracy=float("nan"), loss=float("nan"))
     batches = Batchable.of(dataset, present)
     model.eval()
-    correct, loss_sum = 0, 0.0
+    right: list[np.ndarray] = []
+    loss_sum = 0.0
     for start in range(0, len(batches), batch_size):
         batch = batches.take(torch.arange(start, min(start + batch_size, len(batches))))
         logits = model.classify(
             fill(model.encode(batch.inputs, batch.present), batch.present, None)
         )
         loss_sum += float(F.cross_entropy(logits, batch.labels, reduction="sum"))
-        correct += int((logits.argmax(dim=1) == batch.labels).sum())
-    return Evaluation(accuracy=correct / len(batches), loss=loss_sum / len(batches))
+        right.append((logits.argmax(dim=1) == batch.labels).numpy())
+    correct = np.concatenate(right)
+    return Evaluation(
+        accuracy=int(correct.sum()) / len(batches),
+        loss=loss_sum / len(batches),
+        correct=correct,
+    )

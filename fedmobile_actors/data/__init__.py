@@ -3,6 +3,14 @@
 from fedmobile_actors.data.dataset import DatasetSplit, LocalData, MultimodalDataset
 from fedmobile_actors.data.loading import load_split
 from fedmobile_actors.data.masking import presence
-from fedmobile_actors.data.partition import partition
+from fedmobile_actors.data.partition import partition, phone_test_windows
 
-__all__ = ["DatasetSplit", "LocalData", "MultimodalDataset", "load_split", "partition", "presence"]
+__all__ = [
+    "DatasetSplit",
+    "LocalData",
+    "MultimodalDataset",
+    "load_split",
+    "partition",
+    "phone_test_windows",
+    "presence",
+]

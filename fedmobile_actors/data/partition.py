@@ -84,3 +84,52 @@ def by_subject(subjects: np.ndarray, phones: int) -> list[np.ndarray]:
     if min(len(s) for s in out) == 0:
         raise DataError(f"natural partition: {phones} phones share too few subject windows")
     return out
+
+
+#: A phone's drawn test set has at least this many windows (or the whole test set if smaller),
+#: so a phone with a small shard still gets an accuracy that is not all-or-nothing.
+MIN_PHONE_TEST = 20
+
+
+def phone_test_windows(
+    shard: MultimodalDataset,
+    test: MultimodalDataset,
+    train_size: int,
+    by_subject: bool,
+    seed: int,
+    phone_id: int,
+) -> np.ndarray:
+    """Indices (int64, sorted) into ``test`` of one phone's held-out test windows.
+
+    Why from the test set and not split off the phone's shard: a split of shards would change
+    what every phone trains on and so every existing result; the test set is already held out.
+    ``by_subject``: the test windows of the shard's subjects, when there are any. Otherwise a
+    draw with the shard's label mix, as many windows as the shard's share (of ``train_size``
+    training windows) of the test set (at
+    least ``MIN_PHONE_TEST``), without replacement within a class where the class has enough
+    windows. Keyed by (seed, phone), so the same phone always gets the same windows.
+    """
+    if len(shard) == 0 or len(test) == 0:
+        return np.empty(0, dtype=np.int64)
+    if by_subject:
+        own = np.flatnonzero(np.isin(test.subjects, np.unique(shard.subjects)))
+        if own.size:
+            return own.astype(np.int64)
+    gen = rng(seed, phone_id, 0, "phone-test")
+    counts = np.bincount(shard.labels, minlength=test.num_classes).astype(float)
+    classes = [k for k in range(test.num_classes) if np.any(test.labels == k)]
+    counts = np.array([counts[k] for k in classes])
+    if counts.sum() == 0:
+        return np.empty(0, dtype=np.int64)
+    size = min(len(test), max(round(len(shard) * len(test) / max(1, train_size)), MIN_PHONE_TEST))
+    quotas = counts / counts.sum() * size
+    take = np.floor(quotas).astype(int)
+    order = np.argsort(-(quotas - take), kind="stable")
+    take[order[: size - int(take.sum())]] += 1
+    parts = []
+    for k, m in zip(classes, take.tolist(), strict=True):
+        if m == 0:
+            continue
+        pool = np.flatnonzero(test.labels == k)
+        parts.append(gen.choice(pool, size=m, replace=m > pool.size))
+    return np.sort(np.concatenate(parts)).astype(np.int64)

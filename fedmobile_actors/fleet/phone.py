@@ -17,6 +17,8 @@ class PhoneSpec:
 
     Bandwidths are in bits per second; ``missing_rates[m]`` is the per-sample probability that a
     window of this phone lacks modality m (1.0: the phone has no such sensor).
+    ``availability_class`` names the availability class the phone belongs to (the model's name,
+    e.g. ``always``, when the scenario has no classes).
     """
 
     phone_id: int
@@ -27,6 +29,7 @@ class PhoneSpec:
     latency_s: float
     failure_prob: float
     missing_rates: Mapping[str, float] = field(default_factory=dict)
+    availability_class: str = ""
 
 
 class AvailabilityProcess(Protocol):

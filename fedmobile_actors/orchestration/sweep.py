@@ -6,6 +6,7 @@ Layout::
       sweep.yaml     the sweep scenario as resolved (grid and seeds included); resume reads it
       sweep.json     one row per cell (report.compare.sweep_row), rewritten after every cell
       sweep.csv      the same rows as CSV
+      sweep_summary.csv  one row per setting, mean and std over seeds (report.sweep_summary)
       failures.txt   one line per failed cell and why (only if a cell failed)
       <cell id>/     one folder per cell, named by the hash of its resolved settings
         <run name>-<stamp>/   the cell's ordinary run directory
@@ -59,7 +60,8 @@ from fedmobile_actors.report.compare import (
 )
 from fedmobile_actors.report.progress import SweepProgress
 from fedmobile_actors.report.run_dir import RUN_INFO, SCENARIO, RunDir, claim_new_dir
-from fedmobile_actors.report.summary import load_summary
+from fedmobile_actors.report.summary import load_summary, summarise
+from fedmobile_actors.report.sweep_summary import cell_row, report_sweep
 from fedmobile_actors.scenario import Scenario, load_scenario, scenario_to_yaml
 from fedmobile_actors.scenario.sweep import cell_id, expand_sweep
 
@@ -261,6 +263,7 @@ def _run(
         for cell in cells
         if (summary := _finished_summary(results.get(cell.index))) is not None
     ]
+    report_sweep(sweep_dir, _summary_cells(cells, results), quiet)
     if scenario.output.plots and finished:
         from fedmobile_actors.report.plots import make_sweep_plots
 
@@ -413,6 +416,21 @@ def _summary(result: RunResult) -> dict[str, Any] | None:
     except RunDirError as err:
         print(f"fedmobile: warning: {err}", file=sys.stderr)
         return None
+
+
+def _summary_cells(cells: Sequence[Cell], results: dict[int, RunResult]) -> list[dict[str, Any]]:
+    """The cells report.sweep_summary folds over seeds: every cell with a result, a failed one
+    with an empty summary marked failed so the per-setting table counts it."""
+    rows = []
+    for cell in cells:
+        result = results.get(cell.index)
+        if result is None:
+            continue
+        summary = _finished_summary(result)
+        if summary is None:
+            summary = {**summarise([], []), "status": "failed"}
+        rows.append(cell_row(cell.params, {"algorithm": cell.scenario.algorithm.name, **summary}))
+    return rows
 
 
 def _finished_summary(result: RunResult | None) -> dict[str, Any] | None:

@@ -23,9 +23,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from fedmobile_actors.errors import RunDirError
+from fedmobile_actors.errors import RunDirError, UserError
 from fedmobile_actors.report.run_dir import RunDir, write_json_atomic
 from fedmobile_actors.report.summary import TOTAL_COLUMNS, load_summary, target_key
+from fedmobile_actors.report.sweep_summary import value_label
+from fedmobile_actors.scenario import load_scenario
 
 Value = str | int | float | None
 
@@ -95,19 +97,80 @@ def _column_names(runs: Sequence[RunDir]) -> list[str]:
     ]
 
 
+#: Scenario keys that name or describe a run rather than set it up.
+_NOT_SETTINGS = ("name", "description", "base_dir", "sweep", "output")
+
+#: Prefix of the figure rows that hold a differing scenario setting.
+SETTING = "setting "
+
+
+def _settings(run: RunDir) -> dict[str, Any]:
+    """The run's resolved scenario as dotted path -> value (empty if it cannot be read)."""
+    try:
+        scenario = load_scenario(run.scenario_path)
+    except (UserError, OSError):
+        return {}
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        # An availability process or a distribution is one setting (its tag names it).
+        whole = isinstance(value, dict) and any(
+            isinstance(value.get(tag), str) for tag in ("model", "dist")
+        )
+        if isinstance(value, dict) and value and not whole:
+            for key, item in value.items():
+                walk(f"{prefix}.{key}" if prefix else key, item)
+        else:
+            out[prefix] = value
+
+    dumped = scenario.model_dump(mode="json")
+    for key in _NOT_SETTINGS:
+        dumped.pop(key, None)
+    walk("", dumped)
+    return out
+
+
+def differing_settings(runs: Sequence[RunDir]) -> dict[str, tuple[Any, ...]]:
+    """Scenario settings whose value is not the same in every run: path -> value per run.
+
+    Why: "run b is worse than run a" means nothing until one sees that b has 50 phones where a
+    had 12; the settings that differ are the first thing a comparison must say.
+    """
+    settings = [_settings(run) for run in runs]
+    if len(runs) < 2 or not all(settings):
+        return {}
+    paths: list[str] = []
+    for one in settings:
+        paths.extend(p for p in one if p not in paths)
+    return {
+        path: tuple(one.get(path) for one in settings)
+        for path in paths
+        if len({json.dumps(one.get(path), sort_keys=True) for one in settings}) > 1
+    }
+
+
 def compare(runs: Sequence[RunDir]) -> Comparison:
-    """Align the runs' summaries; the first rows are accuracy at the last round all reached."""
+    """Align the runs' summaries; the first rows are the scenario settings that differ between
+    the runs, then accuracy at the last round all reached, then every figure."""
     summaries = [load_summary(run) for run in runs]
     common = min((s["rounds"] for s in summaries), default=0)
     metrics = [run.read_metrics() for run in runs]
+    differing = differing_settings(runs)
     per_run = []
-    for summary, rows in zip(summaries, metrics, strict=True):
-        figures: dict[str, Value] = {"common_round": common}
+    for j, (summary, rows) in enumerate(zip(summaries, metrics, strict=True)):
+        figures: dict[str, Value] = {
+            f"{SETTING}{path}": _setting_value(values[j]) for path, values in differing.items()
+        }
+        figures["common_round"] = common
         for key in ("full", "missing"):
             figures[f"accuracy_{key}_at_common_round"] = _accuracy_at(
                 rows, common, f"accuracy_{key}"
             )
         figures.update(_figures(summary))
+        for key, group in summary.get("groups", {}).items():
+            if key.split("/", 1)[0] in ("tier", "availability"):
+                figures[f"accuracy_{key}"] = group["final_accuracy"]
+                figures[f"reports_per_phone_{key}"] = group["reports_per_phone"]
         per_run.append(figures)
     names: list[str] = []
     for figures in per_run:  # union, first-seen order (targets may differ between runs)
@@ -116,8 +179,17 @@ def compare(runs: Sequence[RunDir]) -> Comparison:
     return Comparison(tuple(_column_names(runs)), tuple(names), values)
 
 
+def _setting_value(value: Any) -> Value:
+    """A setting as one cell: scalars as they are, sections and lists as readable labels."""
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return value_label(value)
+
+
 def format_value(figure: str, value: Value) -> str:
     """Accuracies as percentages, times and bytes with units, missing values as a dash."""
+    if figure.startswith(SETTING):
+        return "—" if value is None else str(value)
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
     if isinstance(value, float) and "accuracy" in figure:
@@ -131,15 +203,35 @@ def format_value(figure: str, value: Value) -> str:
     return str(value)
 
 
+#: Run names longer than this are shown as "run 1", "run 2" with a key above the table.
+_SHORT_NAME = 14
+
+
 def render(comparison: Comparison, console: Console | None = None) -> None:
-    """Print the comparison as a rich table (figures down, runs across)."""
-    table = Table(title="Run comparison", show_lines=False)
-    table.add_column("figure", style="bold")
-    for run in comparison.runs:
-        table.add_column(run, justify="right", overflow="fold")
+    """Print the comparison (figures down, runs across) in 80 columns: runs with long names are
+    numbered and named above the table; differing settings come first, then a rule, then the
+    figures."""
+    out = console or Console(width=80)
+    names = list(comparison.runs)
+    if any(len(n) > _SHORT_NAME for n in names):
+        for j, name in enumerate(names, start=1):
+            out.print(f"run {j}: {name}", soft_wrap=True)
+        names = [f"run {j}" for j in range(1, len(names) + 1)]
+    settings = [f for f in comparison.figures if f.startswith(SETTING)]
+    if len(comparison.runs) > 1 and not settings:
+        out.print("settings: the runs' scenarios differ in nothing but their names")
+    table = Table(title="Run comparison", show_lines=False, width=min(out.width, 80))
+    table.add_column("figure", style="bold", overflow="fold")
+    for name in names:
+        table.add_column(name, justify="right", overflow="fold")
     for figure, row in zip(comparison.figures, comparison.values, strict=True):
-        table.add_row(figure, *(format_value(figure, v) for v in row))
-    (console or Console()).print(table)
+        last_setting = figure.startswith(SETTING) and figure == settings[-1]
+        table.add_row(
+            figure.removeprefix(SETTING) if figure.startswith(SETTING) else figure,
+            *(format_value(figure, v) for v in row),
+            end_section=last_setting,
+        )
+    out.print(table)
 
 
 def write_csv(comparison: Comparison, path: str | os.PathLike[str]) -> Path:

@@ -18,6 +18,8 @@ from typing import Any
 
 
 def _csv_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":")) if value else ""
     if isinstance(value, list | tuple):
         return ";".join(f"{v:.6g}" for v in value)
     if isinstance(value, float):

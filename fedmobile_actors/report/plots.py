@@ -7,6 +7,7 @@ with the Agg canvas, holds no global state and is freed when it goes out of scop
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Callable, Sequence
@@ -19,6 +20,12 @@ from matplotlib.figure import Figure
 from fedmobile_actors.errors import RunDirError
 from fedmobile_actors.report.run_dir import RunDir
 from fedmobile_actors.report.summary import target_key, write_summary
+from fedmobile_actors.report.sweep_summary import (
+    labels_for,
+    param_name,
+    setting_label,
+    value_label,
+)
 
 #: Outcome colours, shared by the participation bars and the timeline (colour-blind safe).
 OUTCOME_COLOURS = {
@@ -212,6 +219,54 @@ def plot_shapley(metrics: Sequence[dict[str, Any]], path: Path, title: str = "")
     return _save(fig, path)
 
 
+def plot_groups(metrics: Sequence[dict[str, Any]], path: Path, title: str = "") -> Path | None:
+    """Per grouping (tier, availability class, subject): each group's accuracy on its own test
+    windows per round (left) and its reported tasks per phone over the run (right).
+
+    Why per phone: groups differ in size, and "budget phones report half as often" is the
+    question, not "there are fewer budget phones". None when the run has no group figures.
+    """
+    by_grouping: dict[str, list[str]] = {}
+    for row in metrics:
+        for key in row.get("groups") or {}:
+            grouping = key.split("/", 1)[0]
+            if key not in by_grouping.setdefault(grouping, []):
+                by_grouping[grouping].append(key)
+    if not by_grouping:
+        return None
+    fig = Figure(figsize=(11, 3.4 * len(by_grouping)))
+    axes = fig.subplots(len(by_grouping), 2, squeeze=False)
+    for (grouping, keys), (acc_ax, part_ax) in zip(by_grouping.items(), axes, strict=True):
+        reports = []
+        for key in sorted(keys):
+            points = [
+                (r["round"], 100 * acc)
+                for r in metrics
+                if (acc := (r.get("groups") or {}).get(key, {}).get("accuracy")) is not None
+            ]
+            name = key.split("/", 1)[1]
+            acc_ax.plot(*zip(*points, strict=True), "-o", markersize=2, label=name)
+            phones = max(
+                int((r.get("groups") or {}).get(key, {}).get("phones", 0)) for r in metrics
+            )
+            total = sum(
+                int((r.get("groups") or {}).get(key, {}).get("reported", 0)) for r in metrics
+            )
+            reports.append((name, total / phones if phones else 0.0))
+        acc_ax.set(xlabel="round (global version)", ylabel="accuracy (%)")
+        acc_ax.set_title(f"accuracy on each {grouping}'s own test windows", fontsize=10)
+        acc_ax.grid(alpha=0.3)
+        if len(keys) <= 12:
+            acc_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        part_ax.barh([n for n, _ in reports], [v for _, v in reports], color="#009E73")
+        part_ax.set(xlabel="reported tasks per phone (whole run)")
+        part_ax.set_title(f"participation by {grouping}", fontsize=10)
+        part_ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(f"Per-group results{f': {title}' if title else ''}")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def make_run_plots(run: RunDir | str | Path) -> list[Path]:
     """Draw every plot of one run into ``<run>/plots/``; returns the files written."""
     run_dir = run if isinstance(run, RunDir) else RunDir.open(run)
@@ -226,9 +281,12 @@ def make_run_plots(run: RunDir | str | Path) -> list[Path]:
     ]
     if events:
         written.append(plot_timeline(events, metrics, out / "timeline.png", title=title))
-    shapley = plot_shapley(metrics, out / "shapley.png", title)
-    if shapley is not None:
-        written.append(shapley)
+    for extra in (
+        plot_shapley(metrics, out / "shapley.png", title),
+        plot_groups(metrics, out / "groups.png", title),
+    ):
+        if extra is not None:
+            written.append(extra)
     return written
 
 
@@ -283,27 +341,29 @@ def sweep_target(rows: Sequence[SweepRow], column: str = "full") -> float | None
 def _series(
     rows: Sequence[SweepRow], param: str, value_of: Callable[[dict[str, Any]], float | None]
 ) -> dict[str, dict[Any, list[float]]]:
-    """label -> x -> values over seeds; a label is the algorithm plus the other swept params."""
+    """label -> x -> values over seeds; a label is the algorithm plus the other swept params,
+    written as people read them (``availability=markov(mean_on_s=30, ...)``)."""
     others = [p for p in swept_parameters(rows) if p != param]
+    labels = {p: labels_for([params.get(p) for params, _ in rows]) for p in [*others, param]}
     series: dict[str, dict[Any, list[float]]] = {}
     for params, summary in rows:
-        head = "runs" if param == "algorithm.name" else _algorithm(params, summary)
-        label = ", ".join([head] + [f"{p}={params.get(p)}" for p in others])
+        head = [] if param == "algorithm.name" else [_algorithm(params, summary)]
+        rest = setting_label({p: params.get(p) for p in others}, labels) if others else ""
+        label = ", ".join([*head, *([rest] if rest else [])]) or "runs"
         value = value_of(summary)
-        bucket = series.setdefault(label, {}).setdefault(_hashable(params.get(param)), [])
+        x = _hashable(params.get(param), labels[param])
+        bucket = series.setdefault(label, {}).setdefault(x, [])
         if value is not None:
             bucket.append(float(value))
     return series
 
 
-def _hashable(value: Any) -> Any:
-    """A swept value as a plot key: lists become tuples, mappings (a swept section such as
-    ``fleet.availability``) a label with one ``key=value`` line per key, short enough for a tick."""
-    if isinstance(value, list):
-        return tuple(_hashable(v) for v in value)
-    if isinstance(value, dict):
-        return "\n".join(f"{k}={_hashable(v)}" for k, v in value.items())  # one line a key
-    return value
+def _hashable(value: Any, labels: dict[str, str]) -> Any:
+    """A swept value as a plot key: numbers stay numbers (a numeric axis), anything else
+    becomes its readable label among the parameter's values (``deadline(overcommit=1.5)``)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    return labels.get(json.dumps({"v": value}, sort_keys=True, default=str), value_label(value))
 
 
 def _draw_series(
@@ -313,7 +373,8 @@ def _draw_series(
     suffix: str = "",
     colours: dict[str, str] | None = None,
 ) -> None:
-    """One line per label, mean over seeds with a min-max error bar; categorical x if needed."""
+    """One line per label, mean over seeds with a band of +- one standard deviation (bars on
+    a categorical axis); categorical x if needed."""
     xs_all = sorted({x for points in series.values() for x in points}, key=repr)
     numeric = all(isinstance(x, int | float) and not isinstance(x, bool) for x in xs_all)
     if numeric:
@@ -325,37 +386,57 @@ def _draw_series(
     for label, points in series.items():
         xs = [x for x in xs_all if points.get(x)]
         means = [statistics.fmean(points[x]) for x in xs]
-        low = [m - min(points[x]) for m, x in zip(means, xs, strict=True)]
-        high = [max(points[x]) - m for m, x in zip(means, xs, strict=True)]
-        ax.errorbar(
-            [position[x] for x in xs],
-            means,
-            yerr=[low, high],
-            fmt=line,
-            markersize=4,
-            capsize=3,
-            label=label + suffix,
-            color=(colours or {}).get(label),
-        )
+        stds = [statistics.stdev(points[x]) if len(points[x]) > 1 else 0.0 for x in xs]
+        where = [position[x] for x in xs]
+        colour = (colours or {}).get(label)
+        if numeric:
+            (drawn,) = ax.plot(where, means, line, markersize=4, label=label + suffix, color=colour)
+            ax.fill_between(
+                where,
+                [m - d for m, d in zip(means, stds, strict=True)],
+                [m + d for m, d in zip(means, stds, strict=True)],
+                color=drawn.get_color(),
+                alpha=0.15,
+                linewidth=0,
+            )
+        else:
+            ax.errorbar(  # no line between categories: their order means nothing
+                where,
+                means,
+                yerr=stds,
+                fmt=line.lstrip("-"),
+                markersize=4,
+                capsize=3,
+                label=label + suffix,
+                color=colour,
+            )
     if not numeric:
-        ax.set_xticks(list(position.values()), [str(x) for x in xs_all])
+        ax.set_xticks(list(position.values()), [str(x) for x in xs_all], fontsize=8)
     ax.grid(alpha=0.3)
 
 
+def _same_values(rows: Sequence[SweepRow]) -> bool:
+    """True when every run's test-time-missing accuracy equals its all-modality accuracy (no
+    missing pattern at test): the second line would hide under the first."""
+    return all(s["accuracy"]["full"]["final"] == s["accuracy"]["missing"]["final"] for _, s in rows)
+
+
 def plot_sweep_parameter(rows: Sequence[SweepRow], param: str, path: Path) -> Path:
-    """Final accuracy and time-to-accuracy against one swept parameter, a line per algorithm."""
-    fig = Figure(figsize=(12, 4.5))
+    """Final accuracy and time-to-accuracy against one swept parameter, a line per algorithm
+    (and per value of the other swept parameters), mean over seeds with a +- std band."""
+    fig = Figure(figsize=(12, 5.0), layout="constrained")  # titles and legend never overlap
     acc_ax, time_ax = fig.subplots(1, 2)
     labels = sorted(_series(rows, param, lambda s: None))
     colours = {label: f"C{i % 10}" for i, label in enumerate(labels)}  # full and missing alike
-    for key, line in (("full", "-o"), ("missing", "--s")):
-        _draw_series(
-            acc_ax,
-            _series(rows, param, _final_percent(key)),
-            line,
-            " (all modalities)" if key == "full" else " (test-time missing)",
-            colours,
+    keys = [("full", "-o")] if _same_values(rows) else [("full", "-o"), ("missing", "--s")]
+    for key, line in keys:
+        suffix = (
+            ""
+            if len(keys) == 1
+            else (" (all modalities)" if key == "full" else " (test-time missing)")
         )
+        _draw_series(acc_ax, _series(rows, param, _final_percent(key)), line, suffix, colours)
+    name = param_name(param, [param])
     acc_ax.set(xlabel=param, ylabel="final test accuracy (%)", title="final accuracy")
     target = sweep_target(rows)
     if target is not None:
@@ -373,14 +454,17 @@ def plot_sweep_parameter(rows: Sequence[SweepRow], param: str, path: Path) -> Pa
         time_ax.set(
             xlabel=param,
             ylabel=f"virtual time ({label})",
-            title=f"time to {100 * target:g}% accuracy (all modalities); "
-            f"{reached} of {len(rows)} runs reached it",
+            title=f"time to {100 * target:g}% accuracy\n({reached} of {len(rows)} runs reached it)",
         )
     else:
         time_ax.set_title("time to accuracy: no target reached by half the runs")
         time_ax.set_xlabel(param)
-    acc_ax.legend(fontsize=7, loc="best")
-    fig.suptitle(f"Sweep over {param} (mean over seeds, bars: min-max)")
+    fig.legend(*acc_ax.get_legend_handles_labels(), loc="outside lower center", fontsize=8, ncol=2)
+    seeds = max(
+        (len(v) for p in _series(rows, param, _final_percent("full")).values() for v in p.values()),
+        default=0,
+    )
+    fig.suptitle(f"Sweep over {name}: mean over {seeds} seeds, band (or bars) = ± 1 std")
     return _save(fig, path)
 
 

@@ -15,6 +15,7 @@ Layout (docs/outputs.md)::
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -503,9 +504,12 @@ def _row_problem(row: dict[str, Any]) -> str | None:
         if key == "outcome":
             if not isinstance(value, str):
                 return f"outcome is {value!r}, not text"
-        elif key == "shapley_weights":
+        elif key in _LIST_COLUMNS:
             if not isinstance(value, list) or not all(_is_number(v) for v in value):
-                return "shapley_weights is not a list of numbers"
+                return f"{key} is not a list of numbers"
+        elif key in _MAPPING_COLUMNS:
+            if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+                return f"{key} is not a mapping of groups"
         elif key in _NUMERIC_COLUMNS and value is not None and not _is_number(value):
             return f"{key} is {value!r}, not a number"
     return None
@@ -515,7 +519,11 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+#: Column kinds read off RoundMetrics' annotations, so a new metric is checked without a list here.
+_METRIC_TYPES = {f.name: str(f.type) for f in dataclasses.fields(RoundMetrics)}
+_LIST_COLUMNS = frozenset(c for c, t in _METRIC_TYPES.items() if t.startswith("tuple["))
+_MAPPING_COLUMNS = frozenset(c for c, t in _METRIC_TYPES.items() if t.startswith("dict["))
 _NUMERIC_COLUMNS = frozenset(
-    [c for c in RoundMetrics.columns() if c != "shapley_weights"]
+    [c for c, t in _METRIC_TYPES.items() if t in ("int", "float")]
     + [c for c in EVENT_COLUMNS if c != "outcome"]
 )

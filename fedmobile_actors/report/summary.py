@@ -114,6 +114,33 @@ def _task_figures(events: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+#: Per-group outcome counts summed over rounds (RoundMetrics.groups).
+GROUP_COUNTS = ("dispatched", "reported", "dropped_offline", "dropped_failed", "late", "stale")
+
+
+def _group_figures(metrics: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per group: phones, final accuracy on its own test windows, and how often it took part.
+
+    ``reports_per_phone`` (reported tasks / phones in the group) is the participation figure
+    that compares groups of different sizes.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for row in metrics:
+        for key, figures in (row.get("groups") or {}).items():
+            group = out.setdefault(
+                key,
+                {"phones": int(figures["phones"]), "final_accuracy": None}
+                | {name: 0 for name in GROUP_COUNTS},
+            )
+            if (acc := _finite(figures.get("accuracy"))) is not None:
+                group["final_accuracy"] = acc
+            for name in GROUP_COUNTS:
+                group[name] += int(figures.get(name) or 0)
+    for group in out.values():
+        group["reports_per_phone"] = group["reported"] / group["phones"] if group["phones"] else 0
+    return dict(sorted(out.items()))
+
+
 def summarise(
     metrics: Sequence[dict[str, Any]],
     events: Sequence[dict[str, Any]],
@@ -123,6 +150,7 @@ def summarise(
 
     Every float is finite or None (JSON has no NaN). ``accuracy.<full|missing>.targets`` maps
     each target to the first evaluated round reaching it and its virtual time, or None.
+    ``groups`` maps "grouping/group" (``tier/budget``) to that group's figures.
     """
     last = metrics[-1] if metrics else {}
     return {
@@ -139,6 +167,7 @@ def summarise(
         ),
         "totals": {name: sum(int(r[name]) for r in metrics) for name in TOTAL_COLUMNS},
         "participation": _task_figures(events),
+        "groups": _group_figures(metrics),
     }
 
 

@@ -33,6 +33,10 @@ class RoundMetrics:
     bytes_up: int
     clusters: int = 0  # FedMobile: generator clusters this round
     shapley_weights: tuple[float, ...] = field(default_factory=tuple)
+    # Per group of phones ("tier/budget", "availability/night", "subject/subject 3"): phones,
+    # accuracy on the group's own test windows (every modality present; None when the round was
+    # not evaluated), and this round's task outcomes (dispatched, reported, dropped, late, stale).
+    groups: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
 
     @staticmethod
     def columns() -> list[str]:

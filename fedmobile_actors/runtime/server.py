@@ -43,6 +43,52 @@ class RoundOutput:
     aggregation: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class GroupIndex:
+    """Which phones and which test windows make up each group ("tier/budget", ...).
+
+    Built once per run from the world: a group's test windows are its phones' own
+    (``World.phone_test_index``), so its accuracy is read off the one evaluation of the test set.
+    """
+
+    group_of: dict[str, tuple[str, ...]]  # grouping -> each phone's "grouping/group" key
+    phones: dict[str, int]
+    test_index: dict[str, np.ndarray]
+
+    @staticmethod
+    def of(world: World) -> GroupIndex:
+        group_of: dict[str, tuple[str, ...]] = {}
+        members: dict[str, list[int]] = {}
+        for grouping, per_phone in world.phone_groups.items():
+            keys = tuple(f"{grouping}/{g}" for g in per_phone)
+            group_of[grouping] = keys
+            for phone, key in enumerate(keys):
+                members.setdefault(key, []).append(phone)
+        index = {
+            key: np.concatenate([world.phone_test_index(p) for p in phones])
+            for key, phones in sorted(members.items())
+        }
+        return GroupIndex(group_of, {k: len(v) for k, v in members.items()}, index)
+
+    def figures(
+        self, step: Step, correct: np.ndarray | None
+    ) -> dict[str, dict[str, float | int | None]]:
+        """Each group's accuracy (None when not evaluated) and task outcomes in ``step``."""
+        out: dict[str, dict[str, float | int | None]] = {}
+        for key, idx in self.test_index.items():
+            acc = None
+            if correct is not None and idx.size:
+                acc = float(correct[idx].mean())
+            out[key] = {"phones": self.phones[key], "accuracy": acc, "dispatched": 0}
+            out[key].update({o.value: 0 for o in Outcome})
+        for task in step.tasks:
+            for keys in self.group_of.values():
+                row = out[keys[task.phone_id]]
+                row["dispatched"] = int(row["dispatched"] or 0) + 1
+                row[task.outcome.value] = int(row[task.outcome.value] or 0) + 1
+        return out
+
+
 class Server:
     """Owns the global state and the policy's step iterator; hosts do the training."""
 
@@ -80,6 +126,7 @@ class Server:
         self._publish(self.state.version, self._payload_bytes)
         self._test_full = self.world.test_presence(missing=False)
         self._test_missing = self.world.test_presence(missing=True)
+        self._groups = GroupIndex.of(self.world)
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -181,6 +228,7 @@ class Server:
             step.version == self.scenario.rounds.rounds
         )
         acc_full = acc_missing = loss = math.nan
+        correct = None
         if evaluate:
             test = self.world.split.test
             pooled = (
@@ -191,6 +239,7 @@ class Server:
             full = self.strategy.evaluate(self.state, test, self._test_full, pooled)
             miss = self.strategy.evaluate(self.state, test, self._test_missing, pooled)
             acc_full, loss, acc_missing = full.accuracy, full.loss, miss.accuracy
+            correct = full.correct
         train_losses = [u.metrics["train_loss"] for u in updates if "train_loss" in u.metrics]
         uploaded = (Outcome.REPORTED, Outcome.LATE, Outcome.STALE)
         return RoundMetrics(
@@ -210,6 +259,7 @@ class Server:
             rejected=rejected,
             bytes_down=sum(t.down_bytes for t in step.tasks),
             bytes_up=sum(t.up_bytes for t in step.tasks if t.outcome in uploaded),
+            groups=self._groups.figures(step, correct),
         )
 
     @staticmethod

@@ -14,9 +14,17 @@ from functools import cached_property
 import numpy as np
 
 from fedmobile_actors.algorithms.strategy import AlgorithmContext
-from fedmobile_actors.data import DatasetSplit, LocalData, load_split, partition, presence
+from fedmobile_actors.data import (
+    DatasetSplit,
+    LocalData,
+    MultimodalDataset,
+    load_split,
+    partition,
+    phone_test_windows,
+    presence,
+)
 from fedmobile_actors.fleet import Fleet, build_fleet
-from fedmobile_actors.scenario.schema import Scenario
+from fedmobile_actors.scenario.schema import Scenario, SubjectPartition
 from fedmobile_actors.seeding import SERVER
 
 
@@ -55,7 +63,11 @@ class World:
                     f"modalities.missing: modality {rule.modality!r} is not in the dataset "
                     f"(it has {', '.join(names)})"
                 )
-        return World(scenario, shared, build_fleet(scenario, names))
+        key = None
+        if scenario.fleet.correlation is not None:
+            by = scenario.fleet.correlation.by
+            key = np.asarray(main_values(shared, "subjects" if by == "subject" else "labels"))
+        return World(scenario, shared, build_fleet(scenario, names, key))
 
     @property
     def split(self) -> DatasetSplit:
@@ -94,6 +106,50 @@ class World:
                 )
         return names
 
+    @cached_property
+    def _phone_test_index(self) -> tuple[np.ndarray, ...]:
+        by_subject = isinstance(self.scenario.data.partition, SubjectPartition)
+        return tuple(
+            phone_test_windows(
+                self.split.train.slice(int(self.data.offsets[p]), int(self.data.offsets[p + 1])),
+                self.split.test,
+                len(self.split.train),
+                by_subject,
+                self.scenario.seed,
+                p,
+            )
+            for p in range(len(self.fleet))
+        )
+
+    def phone_test_index(self, phone_id: int) -> np.ndarray:
+        """Indices into ``split.test`` of phone ``phone_id``'s held-out test windows (sorted,
+        possibly repeated); see ``phone_test``."""
+        return self._phone_test_index[phone_id]
+
+    def phone_test(self, phone_id: int) -> MultimodalDataset:
+        """Phone ``phone_id``'s held-out test windows: data like its own, never trained on.
+
+        With a natural (by-subject) partition these are the test windows of the phone's
+        subjects; otherwise (or when its subjects have no test windows, as with USC-HAD's
+        test-by-subject split) a draw from the test set with the label mix of the phone's shard
+        (data.partition.phone_test_windows). Fixed by the seed and used only for reporting: how
+        well the global model serves this phone's data.
+        """
+        return self.split.test.subset(self.phone_test_index(phone_id))
+
+    @cached_property
+    def phone_groups(self) -> dict[str, tuple[str, ...]]:
+        """Each phone's group under each grouping: ``tier``, ``availability`` (its class), and
+        ``subject`` (its main subject) when the data is dealt by subject."""
+        groups = {
+            "tier": tuple(p.tier for p in self.fleet.phones),
+            "availability": tuple(p.availability_class for p in self.fleet.phones),
+        }
+        if isinstance(self.scenario.data.partition, SubjectPartition):
+            subjects = main_values(self.data, "subjects")
+            groups["subject"] = tuple(f"subject {s}" for s in subjects)
+        return groups
+
     def context(self) -> AlgorithmContext:
         return AlgorithmContext(
             shapes=self.split.train.shapes,
@@ -119,6 +175,16 @@ class World:
             for rule in self.scenario.modalities.missing:
                 rates[rule.modality] = max(rates.get(rule.modality, 0.0), rule.rate)
         return presence(n, rates, self.modality_names, self.scenario.seed, SERVER)
+
+
+def main_values(shared: SharedData, column: str) -> list[int]:
+    """Each phone's most frequent subject or label (``column``: "subjects" or "labels"; ties:
+    the smallest)."""
+    values = getattr(shared.split.train, column)
+    out = []
+    for start, end in zip(shared.offsets[:-1], shared.offsets[1:], strict=True):
+        out.append(int(np.argmax(np.bincount(values[start:end]))) if end > start else -1)
+    return out
 
 
 def _load_shared(scenario: Scenario) -> SharedData:

@@ -218,6 +218,35 @@ Availability = Annotated[
 ]
 
 
+class AvailabilityClass(Frozen):
+    """A named share of the fleet with its own availability process (always-on, night-time...)."""
+
+    name: str = Field(description="Class name, used in per-group results and plots.")
+    share: float = Field(gt=0, le=1, description="Fraction of the fleet in this class.")
+    availability: Availability = Field(description="Availability process of the class's phones.")
+
+
+class HeterogeneityCorrelation(Frozen):
+    """How strongly a phone's device tier and availability class follow its data.
+
+    Phones are ordered by their data (their main subject, or their main label, in an order drawn
+    from the seed); classes are laid along that order in the order they are listed, so the first
+    tier and the first availability class go to the same subjects. ``strength`` mixes that order
+    with a random one: 0 leaves assignment independent of the data, 1 makes it a function of it.
+    """
+
+    by: Literal["subject", "label"] = Field(
+        default="subject", description="The data key: main subject or main label of each phone."
+    )
+    strength: float = Field(
+        default=1.0, ge=0, le=1, description="0: independent of the data; 1: fully correlated."
+    )
+    tiers: bool = Field(default=True, description="Correlate device tiers with the data.")
+    availability: bool = Field(
+        default=True, description="Correlate availability classes with the data."
+    )
+
+
 class FleetConfig(Frozen):
     """The simulated phones: how many, of which tiers, how available, how often they fail."""
 
@@ -227,6 +256,15 @@ class FleetConfig(Frozen):
     )
     availability: Availability = Field(
         default_factory=AlwaysOn, description="Availability process of every phone."
+    )
+    availability_classes: tuple[AvailabilityClass, ...] = Field(
+        default=(),
+        description="Named shares of the fleet with their own availability; when given, they "
+        "replace `availability`.",
+    )
+    correlation: HeterogeneityCorrelation | None = Field(
+        default=None,
+        description="Tie tiers and availability classes to the phones' data (None: independent).",
     )
     failure_prob: float = Field(
         default=0.0, ge=0, lt=1, description="Per-task probability of a crash or app kill."
@@ -273,6 +311,22 @@ class FleetConfig(Frozen):
             if name in names[:index]:
                 raise rule_error(f"{index}.name", name, "tier names must be unique")
         return tiers
+
+    @field_validator("availability_classes")
+    @classmethod
+    def _class_shares_sum_to_one(
+        cls, classes: tuple[AvailabilityClass, ...]
+    ) -> tuple[AvailabilityClass, ...]:
+        if not classes:
+            return classes
+        problem = tier_share_problem([c.share for c in classes])
+        if problem is not None:
+            raise rule_error("", [c.share for c in classes], problem.replace("tier", "class"))
+        names = [c.name for c in classes]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise rule_error(f"{index}.name", name, "availability class names must be unique")
+        return classes
 
 
 def tier_share_problem(shares: list[float]) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,7 @@ from fedmobile_actors.scenario.loader import set_path, validate_mapping
 from fedmobile_actors.scenario.schema import Scenario
 
 #: Values longer than this in a run name are shown by their position in the grid instead.
-_MAX_VALUE_CHARS = 24
+_MAX_VALUE_CHARS = 40
 
 
 @dataclass(frozen=True)
@@ -83,19 +83,38 @@ def expand_sweep(scenario: Scenario) -> list[SweepPoint]:
 
 def _short_labels(keys: list[str]) -> list[str]:
     """The last part of each dotted path, or the whole path where two last parts collide."""
-    last = [str(fields.split_path(k)[-1]) if fields.split_path(k) else k for k in keys]
+    last = [_last_name(k) for k in keys]
     return [k if last.count(tail) > 1 else tail for k, tail in zip(keys, last, strict=True)]
 
 
+def _last_name(key: str) -> str:
+    """``fleet.failure_prob`` -> ``failure_prob``; ``algorithm.name`` -> ``algorithm`` (a bare
+    "name" says nothing)."""
+    parts = [str(p) for p in fields.split_path(key)] or [key]
+    return parts[-2] if parts[-1] == "name" and len(parts) > 1 else parts[-1]
+
+
+def value_labels(values: Sequence[Any]) -> list[str]:
+    """Public name of ``_value_labels``: tables and plots label swept values the same way."""
+    return _value_labels(tuple(values))
+
+
 def _value_labels(values: tuple[Any, ...]) -> list[str]:
-    """Each value as it appears in a run name: compact JSON, a union member by its tag
-    (``markov``), and its grid position appended where that alone would be ambiguous."""
+    """Each value as it appears in a run name: compact JSON; a mapping (a whole section) by its
+    tag and the leaves that tell it apart from the grid's other values
+    (``markov(mean_on_s=30,mean_off_s=15)``, ``rate=0.8``); its grid position appended where
+    that alone would be ambiguous, or used where the label would be too long."""
+    leaves = [_leaves(v) if isinstance(v, Mapping) else {} for v in values]
     labels = []
     for index, value in enumerate(values):
-        tag = _tag(value)
-        text = tag or (
-            value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-        )
+        if isinstance(value, Mapping):
+            tag = _tag(value)
+            kin = [lv for lv, v in zip(leaves, values, strict=True) if _tag(v) == tag]
+            text = _mapping_label(value, leaves[index], kin)
+            if len(text) > _MAX_VALUE_CHARS and tag is not None:
+                text = f"{tag}#{index}"
+        else:
+            text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
         labels.append(text if len(text) <= _MAX_VALUE_CHARS else f"#{index}")
     return [
         f"{label}#{index}" if labels.count(label) > 1 else label
@@ -103,9 +122,41 @@ def _value_labels(values: tuple[Any, ...]) -> list[str]:
     ]
 
 
+def _leaves(value: Any, prefix: str = "") -> dict[str, str]:
+    """Dotted path -> compact JSON of every scalar (or empty list/mapping) inside ``value``."""
+    if isinstance(value, Mapping) and value:
+        out: dict[str, str] = {}
+        for key, item in value.items():
+            out.update(_leaves(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(value, list | tuple) and value:
+        out = {}
+        for index, item in enumerate(value):
+            out.update(_leaves(item, f"{prefix}.{index}" if prefix else str(index)))
+        return out
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return {prefix: text}
+
+
+def _mapping_label(
+    value: Mapping[str, Any], own: dict[str, str], every: list[dict[str, str]]
+) -> str:
+    tag = _tag(value)
+    differing = [
+        (path, text)
+        for path, text in own.items()
+        if path not in ("model", "dist", "kind", "policy", "name")
+        and any(other.get(path) != text for other in every if other is not own)
+    ]
+    inner = ",".join(f"{path.rsplit('.', 1)[-1]}={text}" for path, text in differing)
+    if tag is None:
+        return inner or "default"
+    return f"{tag}({inner})" if inner else tag
+
+
 def _tag(value: Any) -> str | None:
     if isinstance(value, Mapping):
-        for key in ("model", "dist", "kind", "name"):
+        for key in ("model", "dist", "kind", "policy", "name"):
             if isinstance(value.get(key), str):
                 return str(value[key])
     return None

@@ -18,6 +18,7 @@ from fedmobile_actors.report.compare import (
 )
 from fedmobile_actors.report.run_dir import RunDir
 from fedmobile_actors.report.summary import summarise_run, write_summary
+from fedmobile_actors.scenario import Scenario, scenario_to_yaml
 
 
 def test_runs_of_different_lengths_are_aligned_on_their_common_round(
@@ -80,3 +81,31 @@ def test_sweep_table_has_one_row_per_run(tmp_path: Path, make_run: Callable[...,
     assert [r[1] for r in table] == [1.0, 2.0]
     with write_sweep_table(tmp_path / "sweep.csv", rows).open() as handle:
         assert len(list(csv.reader(handle))) == 3
+
+
+def _with_scenario(run: RunDir, **fleet: object) -> RunDir:
+    scenario = Scenario.model_validate({"name": run.name, "fleet": fleet})
+    run.scenario_path.write_text(scenario_to_yaml(scenario), encoding="utf-8")
+    return run
+
+
+def test_settings_that_differ_come_first(make_run: Callable[..., RunDir]) -> None:
+    a = _with_scenario(make_run(), phones=12)
+    b = _with_scenario(make_run(), phones=50, availability={"model": "markov"})
+    table = compare([a, b])
+    assert table.figures[:2] == ("setting fleet.phones", "setting fleet.availability")
+    assert table.row("setting fleet.phones") == (12, 50)
+    assert table.row("setting fleet.availability") == (
+        "always",
+        "markov(mean_on_s=600, mean_off_s=300)",
+    )
+
+
+def test_the_comparison_fits_80_columns(make_run: Callable[..., RunDir]) -> None:
+    a = _with_scenario(make_run(), phones=12)
+    b = _with_scenario(make_run(), phones=50)
+    out = io.StringIO()
+    compare_runs([a.path, b.path], console=Console(file=out, width=80))
+    lines = out.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert lines[0].startswith("run 1: ") and "fleet.phones" in out.getvalue()

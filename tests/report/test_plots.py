@@ -133,3 +133,19 @@ def test_sweep_plots_accept_a_swept_section(tmp_path: Path) -> None:
     ]
     paths = make_sweep_plots(tmp_path, rows)
     assert paths and all(p.stat().st_size > 0 for p in paths)
+
+
+def test_group_plot_is_drawn_only_for_runs_with_groups(tmp_path: Path) -> None:
+    """One row of panels per grouping; a run without group figures gets no file."""
+    from fedmobile_actors.report.plots import plot_groups
+
+    group = {"phones": 2, "accuracy": 0.5, "reported": 1}
+    rows = [
+        {
+            "round": r,
+            "groups": {"tier/budget": group, "tier/flagship": group, "availability/x": group},
+        }
+        for r in (1, 2)
+    ]
+    assert is_png(plot_groups(rows, tmp_path / "groups.png") or tmp_path / "none")
+    assert plot_groups([{"round": 1, "groups": {}}], tmp_path / "empty.png") is None

@@ -63,6 +63,18 @@ def test_colliding_short_names_use_the_full_path(write: Callable[..., Path]) -> 
     assert "fleet.tiers.0.share=0.1-fleet.tiers.2.share=0.6" in point.scenario.name
 
 
+def test_a_swept_section_is_named_by_what_tells_it_apart() -> None:
+    """Sections of the same kind show their differing fields, a lone kind only its tag, and
+    ``algorithm.name`` reads ``algorithm``; never a bare grid position."""
+    names = [
+        p.scenario.name for p in expand_sweep(load_scenario(SCENARIOS / "study_stragglers.yaml"))
+    ]
+    assert names[0] == "study_stragglers-rounds=deadline(overcommit=1.0)-seed=0"
+    assert "study_stragglers-rounds=async-seed=0" in names
+    names = [p.scenario.name for p in expand_sweep(load_scenario(SCENARIOS / "missing_90.yaml"))]
+    assert names[0] == "missing_90-algorithm=fedavg-seed=0"
+
+
 def test_point_scenario_round_trips_through_yaml(write: Callable[..., Path]) -> None:
     """A point's resolved YAML (stored in its run directory) loads back to the same scenario."""
     point = expand_sweep(load_scenario(write(GRID)))[5]
@@ -96,7 +108,15 @@ def test_scenario_without_sweep_block_is_an_error(write: Callable[..., Path]) ->
 
 @pytest.mark.parametrize(
     ("name", "runs"),
-    [("dropout_sweep", 16), ("missing_90", 3), ("async_vs_deadline", 4)],
+    [
+        ("dropout_sweep", 16),
+        ("missing_90", 3),
+        ("async_vs_deadline", 4),
+        ("study_dropout", 12),
+        ("study_correlated_availability", 9),
+        ("study_stragglers", 9),
+        ("study_missing_modality", 18),
+    ],
 )
 def test_bundled_sweeps_expand(name: str, runs: int) -> None:
     """The library's sweep files expand to the number of runs their comments promise."""
