@@ -7,6 +7,10 @@
 - Each model version is ``ray.put`` once; tasks carry the reference boxed in a list so Ray does
   not resolve it per call, and a host fetches a version only when it has not decoded it yet.
 - The server actor is async: it awaits task references and never blocks on ``ray.get``.
+- A plug-in strategy or model (``algorithm.name``/``model.kind`` as ``package.module:Name``, or
+  an entry point) whose module is not installed in site-packages travels to every node in the
+  actors' ``runtime_env`` ``py_modules`` (``plugin_runtime_env``): a module in the user's own
+  directory runs on a cluster without installing anything there.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import ray
 
+from fedmobile_actors.algorithms.plugins import plugin_references, shipped_paths
 from fedmobile_actors.errors import BackendError, UserError
 from fedmobile_actors.runtime.backend import Backend
 from fedmobile_actors.runtime.hosts import HostPool, host_count
@@ -137,17 +142,41 @@ class RayPhoneHost:
         return os.getpid()
 
 
-def start_hosts(scenario: Scenario, size: int) -> list[Any]:
+def plugin_runtime_env(scenario: Scenario) -> dict[str, Any] | None:
+    """The ``runtime_env`` the server and host actors need to import the scenario's plug-in
+    modules on any node: their files or package directories as ``py_modules`` (Ray uploads them
+    once per content hash), after any ``py_modules`` the job itself was started with. None when
+    every module is built in or installed (then it must be installed on every node, as the
+    project itself is).
+
+    Why per actor and not in ``ray.init``: the run may join a Ray the caller started (a
+    notebook, the test session, ``--address``), whose job environment is fixed already.
+    """
+    paths = shipped_paths(plugin_references(scenario.algorithm.name, scenario.model.kind))
+    if not paths:
+        return None
+    inherited = list(ray.get_runtime_context().runtime_env.get("py_modules") or [])
+    return {"py_modules": [*inherited, *paths]}
+
+
+def _with_env(options: dict[str, Any], runtime_env: dict[str, Any] | None) -> dict[str, Any]:
+    return options if runtime_env is None else {**options, "runtime_env": runtime_env}
+
+
+def start_hosts(
+    scenario: Scenario, size: int, runtime_env: dict[str, Any] | None = None
+) -> list[Any]:
     """Create the host actors. The driver does it, beside the server actor rather than from
     inside it, so the hosts' processes start (and import torch) while the server's does."""
     rt = scenario.runtime
-    actor = ray.remote(RayPhoneHost).options(
-        num_cpus=rt.cpus_per_host,
-        num_gpus=rt.gpus_per_host,
-        max_restarts=-1,
-        max_task_retries=-1,
-        scheduling_strategy="SPREAD",
-    )
+    options = {
+        "num_cpus": rt.cpus_per_host,
+        "num_gpus": rt.gpus_per_host,
+        "max_restarts": -1,
+        "max_task_retries": -1,
+        "scheduling_strategy": "SPREAD",
+    }
+    actor = ray.remote(RayPhoneHost).options(**_with_env(options, runtime_env))
     return [actor.remote(scenario) for _ in range(size)]
 
 
@@ -257,9 +286,11 @@ class RayBackend(Backend):
                 f"runtime.cpus_per_host (fractions allowed) or runtime.hosts/phones_per_host"
             )
         self.size = size
+        runtime_env = plugin_runtime_env(scenario)
         server: Any = ray.remote(ServerActor)
-        self.actor: Any = server.options(num_cpus=0, max_concurrency=1000).remote(
-            scenario, start_hosts(scenario, size), checkpoint
+        options = _with_env({"num_cpus": 0, "max_concurrency": 1000}, runtime_env)
+        self.actor: Any = server.options(**options).remote(
+            scenario, start_hosts(scenario, size, runtime_env), checkpoint
         )
         self.nodes: list[str] = _get(self.actor.ready.remote())
 
