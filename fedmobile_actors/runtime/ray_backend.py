@@ -8,16 +8,19 @@
   not resolve it per call, and a host fetches a version only when it has not decoded it yet.
 - The server actor is async: it awaits task references and never blocks on ``ray.get``.
 - A plug-in strategy or model (``algorithm.name``/``model.kind`` as ``package.module:Name``, or
-  an entry point) whose module is not installed in site-packages travels to every node in the
-  actors' ``runtime_env`` ``py_modules`` (``plugin_runtime_env``): a module in the user's own
-  directory runs on a cluster without installing anything there.
+  an entry point) whose module is not installed in site-packages reaches the actors through
+  Ray's ``runtime_env``: job-level ``py_modules`` when this run starts or joins Ray (any node of
+  a cluster), the module's directory on ``PYTHONPATH`` when the caller started Ray
+  (``plugin_runtime_env``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ray
@@ -34,14 +37,18 @@ if TYPE_CHECKING:
     from fedmobile_actors.runtime.world import World
 
 
-def ensure_ray(runtime: RuntimeConfig) -> None:
-    """Start a local Ray (or join ``runtime.address``) unless the caller already did."""
+def ensure_ray(runtime: RuntimeConfig, py_modules: Sequence[str] = ()) -> bool:
+    """Start a local Ray (or join ``runtime.address``) unless the caller already did; True when
+    this call did. ``py_modules`` (plug-in files or package directories) then go into the job's
+    ``runtime_env``, so Ray uploads them to every node."""
     if ray.is_initialized():
-        return
+        return False
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     # Hosts reserve GPUs explicitly (gpus_per_host); keep Ray from warning about CPU-only hosts.
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
+    if py_modules:
+        kwargs["runtime_env"] = {"py_modules": list(py_modules)}
     if runtime.address is not None:
         ray.init(address=runtime.address, **kwargs)
     else:
@@ -52,6 +59,7 @@ def ensure_ray(runtime: RuntimeConfig) -> None:
         # address="local": always start a fresh Ray for this run, never silently join another
         # instance found on the machine (RAY_ADDRESS or a running `ray start`).
         ray.init(address="local", num_cpus=runtime.num_cpus, **kwargs)
+    return True
 
 
 def _get(ref: Any) -> Any:
@@ -143,20 +151,22 @@ class RayPhoneHost:
 
 
 def plugin_runtime_env(scenario: Scenario) -> dict[str, Any] | None:
-    """The ``runtime_env`` the server and host actors need to import the scenario's plug-in
-    modules on any node: their files or package directories as ``py_modules`` (Ray uploads them
-    once per content hash), after any ``py_modules`` the job itself was started with. None when
-    every module is built in or installed (then it must be installed on every node, as the
-    project itself is).
+    """The ``runtime_env`` that lets the server and host actors import the scenario's plug-in
+    modules, for a Ray this run did not start (a notebook's, the test session's): their
+    directories put before ``PYTHONPATH``. None when every module is built in or installed.
 
-    Why per actor and not in ``ray.init``: the run may join a Ray the caller started (a
-    notebook, the test session, ``--address``), whose job environment is fixed already.
+    Why two ways (see ``ensure_ray`` for the other): Ray uploads ``py_modules`` given as local
+    paths only in ``ray.init``; an actor's own ``runtime_env`` takes already uploaded URIs. So a
+    Ray started or joined here carries the modules as job-level ``py_modules`` (to any node of a
+    cluster), and a Ray the caller started gets the directories on ``PYTHONPATH``, which every
+    node sharing this file system (a local Ray always) can read.
     """
     paths = shipped_paths(plugin_references(scenario.algorithm.name, scenario.model.kind))
     if not paths:
         return None
-    inherited = list(ray.get_runtime_context().runtime_env.get("py_modules") or [])
-    return {"py_modules": [*inherited, *paths]}
+    dirs = sorted({str(Path(p).parent) for p in paths})
+    # "${PYTHONPATH}": Ray expands it to the node's value, so the project stays importable.
+    return {"env_vars": {"PYTHONPATH": os.pathsep.join([*dirs, "${PYTHONPATH}"])}}
 
 
 def _with_env(options: dict[str, Any], runtime_env: dict[str, Any] | None) -> dict[str, Any]:
@@ -273,7 +283,8 @@ class ServerActor:
 class RayBackend(Backend):
     def __init__(self, scenario: Scenario, checkpoint: bytes | None = None) -> None:
         rt = scenario.runtime
-        ensure_ray(rt)
+        shipped = shipped_paths(plugin_references(scenario.algorithm.name, scenario.model.kind))
+        runtime_env = None if ensure_ray(rt, shipped) else plugin_runtime_env(scenario)
         cpus = float(ray.cluster_resources().get("CPU", 1))
         size = host_count(
             scenario.fleet.phones, rt.hosts, rt.phones_per_host, cpus / rt.cpus_per_host
@@ -286,7 +297,6 @@ class RayBackend(Backend):
                 f"runtime.cpus_per_host (fractions allowed) or runtime.hosts/phones_per_host"
             )
         self.size = size
-        runtime_env = plugin_runtime_env(scenario)
         server: Any = ray.remote(ServerActor)
         options = _with_env({"num_cpus": 0, "max_concurrency": 1000}, runtime_env)
         self.actor: Any = server.options(**options).remote(
