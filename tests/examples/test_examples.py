@@ -56,13 +56,33 @@ def test_example_runs_in_process(in_process: dict[str, api.RunResult], name: str
     assert final is not None and final > 0.35
 
 
-def test_scaffold_keeps_its_variates_on_the_phones(in_process: dict[str, api.RunResult]) -> None:
-    """SCAFFOLD's control variates are phone state: the uploaded bytes per report are those of
-    the model and the variate change, the same every round, however many tasks a phone ran."""
-    per_report = {
-        r["bytes_up"] / r["reported"] for r in in_process["scaffold"].metrics if r["reported"]
-    }
-    assert len(per_report) == 1
+def test_scaffold_keeps_its_variates_on_the_phones() -> None:
+    """SCAFFOLD's variate c_i is phone state: it never travels in an update (only its change
+    does), a phone's second task starts from it, and the server's c follows the reports."""
+    from fedmobile_examples.scaffold import DELTA, FIRST, PHONE_C, SERVER_C
+
+    from fedmobile_actors.algorithms.registry import make_strategy
+    from fedmobile_actors.runtime.world import World
+
+    world = World.build(api.validate(EXAMPLES / "scaffold" / "scenario.yaml"))
+    strategy = make_strategy(world.context())
+    assert strategy.is_stateful()
+    state = strategy.initial_state()
+    first = strategy.local_update(strategy.payload(state), world.local_data(0), 0, 0, 1)
+    assert first.phone_state is not None and first.arrays[FIRST][0] == 1.0
+    assert not any(k.startswith(PHONE_C) for k in first.arrays)
+    assert set(strategy.update_shapes(strategy.payload(state))) == set(first.arrays)
+    new = strategy.aggregate(state, [first], [1.0]).state
+    second = strategy.local_update(
+        strategy.payload(new), world.local_data(0), 0, 1, 2, first.phone_state
+    )
+    assert second.arrays[FIRST][0] == 0.0
+    name = next(k for k in second.phone_state or {} if k.startswith(PHONE_C))
+    param = name[len(PHONE_C) :]
+    # One phone has reported: the server's c is its c_i, and c_i moved by the uploaded change.
+    assert (strategy.payload(new)[SERVER_C + param] == first.phone_state[name]).all()
+    moved = (second.phone_state or {})[name] - first.phone_state[name]
+    assert abs(moved - second.arrays[DELTA + param]).max() < 1e-6
 
 
 @pytest.mark.integration
