@@ -112,7 +112,9 @@ def run(
     from fedmobile_actors.orchestration.driver import run_scenario
 
     resolved = validate(scenario, overrides)
-    run_dir = run_scenario(resolved, quiet=quiet, output_dir=output_dir)
+    run_dir = run_scenario(
+        resolved, quiet=quiet, output_dir=None if output_dir is None else Path(output_dir)
+    )
     return load_run(run_dir.path)
 
 
@@ -121,7 +123,7 @@ def resume(path: str | os.PathLike[str], *, quiet: bool = True) -> RunResult:
     docs/outputs.md run first) and read it back; the metrics equal an uninterrupted run's."""
     from fedmobile_actors.orchestration.driver import resume_run
 
-    run_dir = resume_run(path, quiet=quiet)
+    run_dir = resume_run(Path(path), quiet=quiet)
     return load_run(run_dir.path)
 
 

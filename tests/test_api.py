@@ -81,7 +81,9 @@ def test_resume_continues_to_the_same_metrics(tmp_path: Path) -> None:
     from fedmobile_actors.orchestration.driver import run_scenario
 
     full = api.run(QUICKSTART, TINY, output_dir=tmp_path / "full")
-    cut = run_scenario(api.validate(QUICKSTART, TINY), quiet=True, output_dir=tmp_path, stop_after=1)
+    cut = run_scenario(
+        api.validate(QUICKSTART, TINY), quiet=True, output_dir=tmp_path, stop_after=1
+    )
     assert api.load_run(cut.path).status == "running"
     resumed = api.resume(cut.path)
     assert resumed.status == "finished"

@@ -81,9 +81,7 @@ def load_object(ref: str, field: str) -> object:
     """
     match = _IMPORT_PATH.match(ref)
     if match is None:
-        raise ScenarioError(
-            [f"{field}: {ref!r} is not an import path; write package.module:Name"]
-        )
+        raise ScenarioError([f"{field}: {ref!r} is not an import path; write package.module:Name"])
     module_name, attr_path = match.groups()
     try:
         obj: object = importlib.import_module(module_name)

@@ -624,13 +624,13 @@ class AlgorithmConfig(Frozen):
         default=1.0, ge=0, le=1000, description="Std of the random-noise padding baseline's fill."
     )
     fedmobile: FedMobileConfig = Field(default_factory=FedMobileConfig, description="FedMobile.")
-    options: dict[
-        Annotated[str, Field(min_length=1, max_length=100)], bool | int | float | str
-    ] = Field(
-        default_factory=dict,
-        max_length=100,
-        description="A plug-in strategy's own settings (e.g. {server_momentum: 0.9}), read and "
-        "checked by the strategy; built-in strategies take none.",
+    options: dict[Annotated[str, Field(min_length=1, max_length=100)], bool | int | float | str] = (
+        Field(
+            default_factory=dict,
+            max_length=100,
+            description="A plug-in strategy's own settings (e.g. {server_momentum: 0.9}), read and "
+            "checked by the strategy; built-in strategies take none.",
+        )
     )
 
 

@@ -154,7 +154,7 @@ def test_entry_points_register_names(tmp_path: Path, monkeypatch: Any, models: s
     assert strategy_class("mine").__name__ == "Mine"
     assert model_kind("capable_net").provides == {"modality_encoders", "linear_head"}
     check_model(AlgorithmConfig(name="mine"), ModelConfig(kind="capable_net"))
-    with pytest.raises(ScenarioError, match="known: fedavg.*, mine;"):
+    with pytest.raises(ScenarioError, match=r"known: fedavg.*, mine;"):
         strategy_class("yours")
 
 

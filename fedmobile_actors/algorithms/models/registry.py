@@ -10,8 +10,8 @@ depend on the seed alone. A plug-in says what it provides with a ``provides`` at
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
