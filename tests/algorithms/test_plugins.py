@@ -218,3 +218,26 @@ def test_only_modules_outside_site_packages_are_shipped(strategies: str, tmp_pat
     assert shipped == [str((tmp_path / f"{strategies}.py").resolve())]
     assert plugins.plugin_references("fedavg", "conv1d") == []
     assert plugins.plugin_references(f"{strategies}:Mine", "m:b") == [f"{strategies}:Mine", "m:b"]
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "kind", "words"),
+    [
+        ("nowhere_xyz.strategies:Mine", "conv1d", "no module named 'nowhere_xyz'"),
+        ("{s}:NotAStrategy", "conv1d", "does not subclass"),
+        ("fedavg", "{m}:two_args", "has the wrong signature"),
+        ("fedmobile", "{m}:plain", "lacks linear_head, modality_encoders"),
+    ],
+)
+def test_validate_command_says_it_in_one_line_and_exits_2(
+    strategies: str, models: str, tmp_path: Path, capsys: Any, algorithm: str, kind: str, words: str
+) -> None:
+    """`fedmobile validate` of a scenario naming a bad plug-in: one line, exit code 2."""
+    from fedmobile_actors.cli.main import main
+
+    path = tmp_path / "plugin.yaml"
+    name, model = algorithm.format(s=strategies), kind.format(m=models)
+    path.write_text(f"algorithm: {{name: '{name}'}}\nmodel: {{kind: '{model}'}}\n")
+    assert main(["validate", str(path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("fedmobile: error: ") and words in line
