@@ -85,6 +85,20 @@ def test_scaffold_keeps_its_variates_on_the_phones() -> None:
     assert abs(moved - second.arrays[DELTA + param]).max() < 1e-6
 
 
+@pytest.mark.parametrize("name", ["fedavgm", "scaffold"])
+def test_example_resumes_to_the_same_metrics(
+    in_process: dict[str, api.RunResult], name: str, tmp_path: Path
+) -> None:
+    """Cut after round 4 (a checkpoint) and resumed: FedAvgM's server velocity and SCAFFOLD's
+    per-phone variates come back from the checkpoint, so the rows equal an uncut run's."""
+    from fedmobile_actors.orchestration.driver import run_scenario
+
+    scenario = api.validate(EXAMPLES / name / "scenario.yaml", {"runtime.backend": "inprocess"})
+    cut = run_scenario(scenario, quiet=True, output_dir=tmp_path, stop_after=4)
+    assert len(api.load_run(cut.path).metrics) == 4
+    assert rows(api.resume(cut.path)) == rows(in_process[name])
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("name", ["fedavgm", "scaffold"])
 def test_example_on_ray_equals_in_process(
