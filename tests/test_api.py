@@ -75,6 +75,17 @@ def test_errors_carry_the_cli_line(overrides: dict[str, Any], words: str, capsys
     assert printed == [f"fedmobile: error: {line}" for line in str(err.value).splitlines()]
 
 
+def test_a_bad_plug_in_fails_before_ray_or_a_run_directory(tmp_path: Path) -> None:
+    """On the Ray backend too, a plug-in that does not import stops ``run`` before Ray starts
+    (this test has no Ray session) and before any run directory exists."""
+    overrides = {"runtime.backend": "ray", "algorithm.name": "nowhere_xyz:Strategy"}
+    with pytest.raises(ScenarioError, match="cannot import 'nowhere_xyz'"):
+        api.run(QUICKSTART, overrides, output_dir=tmp_path)
+    with pytest.raises(ScenarioError, match="takes no options"):
+        api.run(QUICKSTART, {"algorithm.options": {"beta": 1}}, output_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_resume_continues_to_the_same_metrics(tmp_path: Path) -> None:
     """A run cut after round 1 (run.json says running) resumes through the API to the metrics of
     an uninterrupted run."""
