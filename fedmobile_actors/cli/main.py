@@ -7,17 +7,21 @@ printed as its one-line message(s) with exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fedmobile_actors import __version__
 from fedmobile_actors.errors import Interrupted, UserError
 from fedmobile_actors.scenario.loader import short_path
+
+if TYPE_CHECKING:
+    from fedmobile_actors.api import RunResult
 
 EXIT_USER_ERROR = 2
 
@@ -164,28 +168,25 @@ def _on_sigterm_interrupt() -> Any:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from fedmobile_actors.scenario import load_scenario, scenario_to_yaml
+    from fedmobile_actors import api
 
+    if args.command in ("validate", "run", "sweep"):
+        _import_from_cwd()
     if args.command == "validate":
-        from fedmobile_actors.algorithms.registry import check_model
+        from fedmobile_actors.scenario import scenario_to_yaml
 
-        scenario = load_scenario(args.scenario, args.override)
-        check_model(scenario.algorithm, scenario.model)
+        scenario = api.validate(args.scenario, args.override)
         print(scenario_to_yaml(scenario), end="")
         print(f"# {args.scenario}: valid", file=sys.stderr)
         return 0
     if args.command == "run":
-        from fedmobile_actors.orchestration.driver import run_scenario
-
-        scenario = load_scenario(args.scenario, _overrides(args))
-        run_dir = run_scenario(scenario, quiet=args.quiet)
-        _print_result(run_dir.path)
+        result = api.run(args.scenario, _overrides(args), quiet=args.quiet)
+        _print_result(result)
         return 0
     if args.command == "resume":
-        from fedmobile_actors.orchestration.driver import resume_run
-
-        run_dir = resume_run(args.run_dir, quiet=args.quiet)
-        _print_result(run_dir.path)
+        _import_from_cwd()
+        result = api.resume(args.run_dir, quiet=args.quiet)
+        _print_result(result)
         return 0
     if args.command == "report":
         from fedmobile_actors.report.plots import report_runs
@@ -199,8 +200,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         compare_runs([Path(p) for p in args.run_dirs], csv_path=args.csv)
         return 0
     if args.command == "sweep":
-        from fedmobile_actors.orchestration.sweep import resume_sweep, run_sweep
-
         overrides = _overrides(args)
         if args.parallel is not None:
             overrides.append(f"sweep.parallel={args.parallel}")
@@ -210,27 +209,29 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.resume is not None and args.scenario is not None:
             raise UserError("sweep: give a scenario file or --resume SWEEP_DIR, not both")
         if args.resume is not None or Path(target).is_dir():
-            sweep_dir = resume_sweep(
-                target, quiet=args.quiet, retry_failed=args.retry_failed, overrides=overrides
+            outcome = api.resume_sweep(
+                target, overrides, retry_failed=args.retry_failed, quiet=args.quiet
             )
         else:
-            sweep_dir = run_sweep(load_scenario(target, overrides), quiet=args.quiet)
-        print(sweep_dir)
+            outcome = api.sweep(target, overrides, quiet=args.quiet)
+        print(outcome.path)
         return 0
     raise AssertionError(args.command)
 
 
-def _print_result(path: Path) -> None:
-    import json
+def _import_from_cwd() -> None:
+    """Let ``algorithm.name``/``model.kind`` plug-ins (``module:Name``) be found in the current
+    directory, as ``python -m`` would: the ``fedmobile`` script's own ``sys.path`` lacks it."""
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
 
-    summary = path / "summary.json"
-    if summary.is_file():
-        accuracy = json.loads(summary.read_text(encoding="utf-8")).get("accuracy", {})
-        for pattern, words in (("full", "all modalities"), ("missing", "missing pattern")):
-            final = (accuracy.get(pattern) or {}).get("final")
-            if isinstance(final, int | float):
-                print(f"final accuracy ({words}): {final:.4f}")
-    print(f"run directory: {path}")
+
+def _print_result(result: RunResult) -> None:
+    for pattern, words in (("full", "all modalities"), ("missing", "missing pattern")):
+        final = result.final_accuracy(pattern)
+        if final is not None:
+            print(f"final accuracy ({words}): {final:.4f}")
+    print(f"run directory: {result.path}")
 
 
 if __name__ == "__main__":

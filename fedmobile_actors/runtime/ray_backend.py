@@ -8,19 +8,27 @@
 - Each model version is ``ray.put`` once; tasks carry the reference boxed in a list so Ray does
   not resolve it per call, and a host fetches a version only when it has not decoded it yet.
 - The server actor is async: it awaits task references and never blocks on ``ray.get``.
+- A plug-in strategy or model (``algorithm.name``/``model.kind`` as ``package.module:Name``, or
+  an entry point) whose module is not installed in site-packages reaches the actors through
+  Ray's ``runtime_env``: job-level ``py_modules`` when this run starts or joins Ray (any node of
+  a cluster), the module's directory on ``PYTHONPATH`` when the caller started Ray
+  (``plugin_runtime_env``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ray
 from ray.util.placement_group import get_current_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from fedmobile_actors.algorithms.plugins import plugin_references, shipped_paths
 from fedmobile_actors.errors import BackendError, UserError
 from fedmobile_actors.runtime.backend import Backend
 from fedmobile_actors.runtime.hosts import HostPool, host_count
@@ -32,14 +40,18 @@ if TYPE_CHECKING:
     from fedmobile_actors.runtime.world import World
 
 
-def ensure_ray(runtime: RuntimeConfig) -> None:
-    """Start a local Ray (or join ``runtime.address``) unless the caller already did."""
+def ensure_ray(runtime: RuntimeConfig, py_modules: Sequence[str] = ()) -> bool:
+    """Start a local Ray (or join ``runtime.address``) unless the caller already did; True when
+    this call did. ``py_modules`` (plug-in files or package directories) then go into the job's
+    ``runtime_env``, so Ray uploads them to every node."""
     if ray.is_initialized():
-        return
+        return False
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     # Hosts reserve GPUs explicitly (gpus_per_host); keep Ray from warning about CPU-only hosts.
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
+    if py_modules:
+        kwargs["runtime_env"] = {"py_modules": list(py_modules)}
     if runtime.address is not None:
         ray.init(address=runtime.address, **kwargs)
     else:
@@ -50,6 +62,7 @@ def ensure_ray(runtime: RuntimeConfig) -> None:
         # address="local": always start a fresh Ray for this run, never silently join another
         # instance found on the machine (RAY_ADDRESS or a running `ray start`).
         ray.init(address="local", num_cpus=runtime.num_cpus, **kwargs)
+    return True
 
 
 def _get(ref: Any) -> Any:
@@ -150,7 +163,32 @@ def host_options(runtime: RuntimeConfig) -> dict[str, Any]:
     return options
 
 
-def start_hosts(scenario: Scenario, size: int) -> list[Any]:
+def plugin_runtime_env(scenario: Scenario) -> dict[str, Any] | None:
+    """The ``runtime_env`` that lets the server and host actors import the scenario's plug-in
+    modules, for a Ray this run did not start (a notebook's, the test session's): their
+    directories put before ``PYTHONPATH``. None when every module is built in or installed.
+
+    Why two ways (see ``ensure_ray`` for the other): Ray uploads ``py_modules`` given as local
+    paths only in ``ray.init``; an actor's own ``runtime_env`` takes already uploaded URIs. So a
+    Ray started or joined here carries the modules as job-level ``py_modules`` (to any node of a
+    cluster), and a Ray the caller started gets the directories on ``PYTHONPATH``, which every
+    node sharing this file system (a local Ray always) can read.
+    """
+    paths = shipped_paths(plugin_references(scenario.algorithm.name, scenario.model.kind))
+    if not paths:
+        return None
+    dirs = sorted({str(Path(p).parent) for p in paths})
+    # "${PYTHONPATH}": Ray expands it to the node's value, so the project stays importable.
+    return {"env_vars": {"PYTHONPATH": os.pathsep.join([*dirs, "${PYTHONPATH}"])}}
+
+
+def _with_env(options: dict[str, Any], runtime_env: dict[str, Any] | None) -> dict[str, Any]:
+    return options if runtime_env is None else {**options, "runtime_env": runtime_env}
+
+
+def start_hosts(
+    scenario: Scenario, size: int, runtime_env: dict[str, Any] | None = None
+) -> list[Any]:
     """Create the host actors. The driver does it, beside the server actor rather than from
     inside it, so the hosts' processes start (and import torch) while the server's does.
 
@@ -161,11 +199,16 @@ def start_hosts(scenario: Scenario, size: int) -> list[Any]:
     actor = ray.remote(RayPhoneHost)
     options = {**host_options(scenario.runtime), "max_restarts": -1, "max_task_retries": -1}
     if group is None:
-        spread = actor.options(**options, scheduling_strategy="SPREAD")
+        spread = actor.options(
+            **_with_env({**options, "scheduling_strategy": "SPREAD"}, runtime_env)
+        )
         return [spread.remote(scenario) for _ in range(size)]
     return [
         actor.options(
-            **options, scheduling_strategy=PlacementGroupSchedulingStrategy(group, i)
+            **_with_env(
+                {**options, "scheduling_strategy": PlacementGroupSchedulingStrategy(group, i)},
+                runtime_env,
+            )
         ).remote(scenario)
         for i in range(size)
     ]
@@ -264,7 +307,8 @@ class ServerActor:
 class RayBackend(Backend):
     def __init__(self, scenario: Scenario, checkpoint: bytes | None = None) -> None:
         rt = scenario.runtime
-        ensure_ray(rt)
+        shipped = shipped_paths(plugin_references(scenario.algorithm.name, scenario.model.kind))
+        runtime_env = None if ensure_ray(rt, shipped) else plugin_runtime_env(scenario)
         cpus = float(ray.cluster_resources().get("CPU", 1))
         group = get_current_placement_group()
         if group is not None:
@@ -283,8 +327,9 @@ class RayBackend(Backend):
             )
         self.size = size
         server: Any = ray.remote(ServerActor)
-        self.actor: Any = server.options(num_cpus=0, max_concurrency=1000).remote(
-            scenario, start_hosts(scenario, size), checkpoint
+        options = _with_env({"num_cpus": 0, "max_concurrency": 1000}, runtime_env)
+        self.actor: Any = server.options(**options).remote(
+            scenario, start_hosts(scenario, size, runtime_env), checkpoint
         )
         self.nodes: list[str] = _get(self.actor.ready.remote())
 

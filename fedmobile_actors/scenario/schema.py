@@ -546,7 +546,9 @@ class ModelConfig(Frozen):
         max_length=300,
         description="Model kind: conv1d (Conv1d encoders, the default), mlp (MLP over the "
         "flattened window) or authors_conv2d (the FedMobile authors' Conv2d+BatchNorm USC-HAD "
-        "model; BatchNorm statistics stay on each phone).",
+        "model; BatchNorm statistics stay on each phone), a name an installed package "
+        "registers in the fedmobile_actors.models entry-point group, or package.module:builder "
+        "(docs/extending.md).",
     )
     conv_channels: tuple[Annotated[int, Field(ge=1, le=1024)], ...] = Field(
         default=(32, 64),
@@ -636,6 +638,8 @@ class FedMobileConfig(Frozen):
     )
 
 
+#: The built-in strategies' names (``algorithm.name`` also takes plug-ins, resolved in
+#: algorithms/registry.py, which is why the field itself is a plain string like ``model.kind``).
 AlgorithmName = Literal[
     "fedavg",
     "fedavg_local_momentum",
@@ -650,7 +654,16 @@ AlgorithmName = Literal[
 class AlgorithmConfig(Frozen):
     """The strategy and its local-training hyperparameters."""
 
-    name: AlgorithmName = Field(default="fedavg", description="Strategy.")
+    name: str = Field(
+        default="fedavg",
+        min_length=1,
+        max_length=300,
+        description="Strategy: a built-in name (fedavg, fedavg_local_momentum, fedprox, "
+        "noise_padding, fedmobile, fedmobile_no_shapley, fedmobile_no_alpha), a name an "
+        "installed package registers in the fedmobile_actors.strategies entry-point group, or "
+        "package.module:ClassName (docs/extending.md). Checked by fedmobile validate and before "
+        "a run starts.",
+    )
     local_epochs: int = Field(default=1, ge=1, le=1000, description="Local epochs per task.")
     batch_size: int = Field(default=32, ge=1, le=100_000, description="Local mini-batch size.")
     lr: float = Field(default=0.05, gt=0, le=10, description="Local SGD learning rate.")
@@ -660,6 +673,14 @@ class AlgorithmConfig(Frozen):
         default=1.0, ge=0, le=1000, description="Std of the random-noise padding baseline's fill."
     )
     fedmobile: FedMobileConfig = Field(default_factory=FedMobileConfig, description="FedMobile.")
+    options: dict[Annotated[str, Field(min_length=1, max_length=100)], bool | int | float | str] = (
+        Field(
+            default_factory=dict,
+            max_length=100,
+            description="A plug-in strategy's own settings (e.g. {server_momentum: 0.9}), read and "
+            "checked by the strategy; built-in strategies take none.",
+        )
+    )
 
 
 # --------------------------------------------------------------------------------------------
