@@ -77,6 +77,8 @@ class Server:
         self._publish(self.state.version, self._payload_bytes)
         self._test_full = self.world.test_presence(missing=False)
         self._test_missing = self.world.test_presence(missing=True)
+        self._val_full = self.world.proxy_presence(missing=False)
+        self._val_missing = self.world.proxy_presence(missing=True)
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -155,6 +157,11 @@ class Server:
             full = self.strategy.evaluate(self.state, self.world.split.test, self._test_full)
             miss = self.strategy.evaluate(self.state, self.world.split.test, self._test_missing)
             acc_full, loss, acc_missing = full.accuracy, full.loss, miss.accuracy
+        val_full = val_missing = math.nan
+        proxy = self.world.split.proxy
+        if evaluate and proxy is not None and self._val_full and self._val_missing:
+            val_full = self.strategy.evaluate(self.state, proxy, self._val_full).accuracy
+            val_missing = self.strategy.evaluate(self.state, proxy, self._val_missing).accuracy
         train_losses = [u.metrics["train_loss"] for u in updates if "train_loss" in u.metrics]
         uploaded = (Outcome.REPORTED, Outcome.LATE, Outcome.STALE)
         return RoundMetrics(
@@ -174,6 +181,8 @@ class Server:
             rejected=rejected,
             bytes_down=sum(t.down_bytes for t in step.tasks),
             bytes_up=sum(t.up_bytes for t in step.tasks if t.outcome in uploaded),
+            accuracy_val_full=val_full,
+            accuracy_val_missing=val_missing,
         )
 
     @staticmethod
@@ -188,6 +197,10 @@ class Server:
             wall_time_s=time.perf_counter() - wall_start,
             clusters=int(extra.get("clusters", 0)),
             shapley_weights=weights,
+            filtered=int(extra.get("filtered", 0)),
+            cluster_sizes=tuple(int(c) for c in extra.get("cluster_sizes", ())),
+            shapley_values=tuple(float(v) for v in extra.get("shapley_values", ())),
+            fill_error=float(extra.get("fill_error", math.nan)),
         )
 
     # -- checkpoints ----------------------------------------------------------------------------
