@@ -25,6 +25,7 @@ with seed bands), wall seconds, and the exact overrides.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -138,7 +139,7 @@ def _round_to_round_std(curve: Sequence[float]) -> float | None:
     how much a round's accuracy jumps once the model is past its first climb."""
     finite = _finite(curve)
     half = finite[len(finite) // 2 :]
-    steps = [b - a for a, b in zip(half, half[1:], strict=False)]
+    steps = [b - a for a, b in itertools.pairwise(half)]
     return statistics.pstdev(steps) if len(steps) >= 2 else None
 
 
@@ -221,7 +222,9 @@ def run_cell(scenario: str, overrides: Sequence[str], output_dir: str) -> list[d
     from fedmobile_actors.scenario import load_scenario
 
     torch.set_num_threads(1)
-    run_dir = run_scenario(load_scenario(scenario, list(overrides)), quiet=True, output_dir=output_dir)
+    run_dir = run_scenario(
+        load_scenario(scenario, list(overrides)), quiet=True, output_dir=output_dir
+    )
     return list(run_dir.read_metrics())
 
 
@@ -237,8 +240,11 @@ def run_grid(
     ran. Progress (one line per cell, with the time left at the mean pace) goes to stderr."""
     done = {record_key(r) for r in load_records(results)}
     todo = [c for c in cells if c.key not in done]
-    print(f"grid: {len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run",
-          file=sys.stderr, flush=True)
+    print(
+        f"grid: {len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run",
+        file=sys.stderr,
+        flush=True,
+    )
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="usc_had_grid-") as tmp:
         for i, cell in enumerate(todo):

@@ -69,6 +69,29 @@ def _finite(x: float) -> float:
     return float(x) if np.isfinite(x) else 0.0
 
 
+def flatten_generators(
+    generator: torch.nn.Module, representatives: Sequence[Mapping[str, np.ndarray]]
+) -> np.ndarray:
+    """Each representative's parameters as one float64 row, in ``generator``'s order: (K, P)."""
+    keys = list(generator.state_dict())
+    return np.stack(
+        [
+            np.concatenate([np.asarray(r[k], np.float64).reshape(-1) for k in keys])
+            for r in representatives
+        ]
+    )
+
+
+def load_coalition(
+    generator: torch.nn.Module, flat: np.ndarray, masses: np.ndarray, members: tuple[int, ...]
+) -> None:
+    """Load the mass-weighted average of ``members``' rows of ``flat`` into ``generator``."""
+    w = masses[list(members)]
+    w = w if w.sum() > 0 else np.ones(len(members))
+    vec = (w / w.sum()) @ flat[list(members)]  # float64, fixed order
+    vector_to_parameters(torch.from_numpy(vec.astype(np.float32)), generator.parameters())
+
+
 class CoalitionUtility:
     """v(S): accuracy of the global classifier with missing slices filled by S's generator.
 
@@ -93,13 +116,7 @@ class CoalitionUtility:
     ) -> None:
         self.model, self.generator, self.probe = model, generator, probe
         self.learnable = tuple(learnable)
-        keys = list(generator.state_dict())
-        self.flat = np.stack(
-            [
-                np.concatenate([np.asarray(r[k], np.float64).reshape(-1) for k in keys])
-                for r in representatives
-            ]
-        )  # (K, P)
+        self.flat = flatten_generators(generator, representatives)
         self.masses = np.asarray(masses, dtype=np.float64)
         self.cases = self._proxy_cases(proxy) if proxy is not None and len(proxy) else None
         self.proxy_labels = torch.from_numpy(proxy.labels) if proxy is not None else None
@@ -125,10 +142,7 @@ class CoalitionUtility:
         return cases
 
     def _load(self, members: tuple[int, ...]) -> None:
-        w = self.masses[list(members)]
-        w = w if w.sum() > 0 else np.ones(len(members))
-        vec = (w / w.sum()) @ self.flat[list(members)]  # float64, fixed order
-        vector_to_parameters(torch.from_numpy(vec.astype(np.float32)), self.generator.parameters())
+        load_coalition(self.generator, self.flat, self.masses, members)
 
     @torch.no_grad()
     def __call__(self, members: tuple[int, ...]) -> float:

@@ -6,13 +6,22 @@ from fedmobile_actors.algorithms.fedavg import FedAvg
 from fedmobile_actors.algorithms.fedmobile import FedMobile
 from fedmobile_actors.algorithms.fedmobile_no_alpha import FedMobileNoAlpha
 from fedmobile_actors.algorithms.fedmobile_no_shapley import FedMobileNoShapley
+from fedmobile_actors.algorithms.fedmobile_xmodal import FedMobileXModal
 from fedmobile_actors.algorithms.fedprox import FedProx
 from fedmobile_actors.algorithms.noise_padding import NoisePadding
 from fedmobile_actors.algorithms.strategy import AlgorithmContext, Strategy
 
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls
-    for cls in (FedAvg, FedProx, NoisePadding, FedMobile, FedMobileNoShapley, FedMobileNoAlpha)
+    for cls in (
+        FedAvg,
+        FedProx,
+        NoisePadding,
+        FedMobile,
+        FedMobileNoShapley,
+        FedMobileNoAlpha,
+        FedMobileXModal,
+    )
 }
 
 
