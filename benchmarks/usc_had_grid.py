@@ -181,6 +181,10 @@ def record_of(
         "round_to_round_std_val_missing": _round_to_round_std(curves["val_missing"]),
         "curves": curves,
         "fill_error": curve("fill_error"),
+        # FedMobile's server step per round (empty lists for other strategies): the diagnosis.
+        "shapley_weights": [list(r.get("shapley_weights") or []) for r in rows],
+        "shapley_values": [list(r.get("shapley_values") or []) for r in rows],
+        "cluster_sizes": [list(r.get("cluster_sizes") or []) for r in rows],
         "wall_s": round(wall, 1),
         "overrides": list(overrides),
     }
