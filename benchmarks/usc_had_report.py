@@ -107,6 +107,40 @@ def plot(
     return written
 
 
+def diagnostics(
+    by_cell: Mapping[tuple[str, float], Group], setting: str, variant: str, out: Path
+) -> list[Path]:
+    """FedMobile's diagnostics plot (report/plots.py) of each rate's first seed of ``variant``,
+    rebuilt from the per-round lists its records keep."""
+    from fedmobile_actors.report.plots import plot_fedmobile_diagnostics
+
+    written = []
+    for (name, rate), rs in by_cell.items():
+        if name != variant:
+            continue
+        r = rs[0]
+        rows = [
+            {
+                "round": i + 1,
+                "accuracy_missing": r["curves"]["missing"][i],
+                "accuracy_val_missing": r["curves"]["val_missing"][i],
+                "accuracy_val_full": r["curves"]["val_full"][i],
+                "fill_error": r["fill_error"][i],
+                "shapley_weights": r["shapley_weights"][i],
+                "shapley_values": r["shapley_values"][i],
+                "cluster_sizes": r["cluster_sizes"][i],
+            }
+            for i in range(len(r["curves"]["missing"]))
+        ]
+        rows = [{k: (float("nan") if v is None else v) for k, v in row.items()} for row in rows]
+        title = f"{variant}, {setting}, rate {rate:g}, seed {r['seed']}"
+        path = out / f"diagnostics_{variant}_{setting}_rate{rate:g}_seed{r['seed']}.png"
+        done = plot_fedmobile_diagnostics(rows, path, title)
+        if done is not None:
+            written.append(done)
+    return written
+
+
 def write_between_markers(doc: Path, setting: str, text: str) -> None:
     """Replace the text between the setting's markers in ``doc`` (markers must exist)."""
     begin, end = f"<!-- grid:{setting}:begin -->", f"<!-- grid:{setting}:end -->"
@@ -123,6 +157,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     parser.add_argument("--setting", default="reduced")
     parser.add_argument("--plots", type=Path, default=None, help="folder for the PNGs")
+    parser.add_argument(
+        "--diagnostics", nargs="*", default=[], help="variants to draw diagnostics plots of"
+    )
     parser.add_argument("--write", type=Path, default=None, help="markdown file with markers")
     args = parser.parse_args(argv)
     by_cell = groups(load_records(args.results), args.setting)
@@ -131,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.plots is not None:
         for path in plot(by_cell, args.setting, args.plots):
             print(f"wrote {path}")
+    if args.plots is not None:
+        for variant in args.diagnostics:
+            for path in diagnostics(by_cell, args.setting, variant, args.plots):
+                print(f"wrote {path}")
     if args.write is not None:
         write_between_markers(args.write, args.setting, text)
     return 0

@@ -266,7 +266,7 @@ def plot_fedmobile_diagnostics(
         max(sizes) / sum(sizes) if (sizes := list(r.get("cluster_sizes") or ())) else math.nan
         for r in rows
     ]
-    weight_ax.plot(rounds, top, "-o", markersize=3, label="largest cluster weight")
+    weight_ax.plot(rounds, top, "-o", markersize=3, label="largest Shapley weight")
     weight_ax.plot(rounds, share, "--s", markersize=3, label="largest cluster's share of reports")
     weight_ax.set(ylabel="fraction", title="generator weighting", ylim=(0, 1.05))
     weight_ax.legend(loc="lower right", fontsize=8)
