@@ -68,6 +68,7 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "fedmobile_ema": ("fedmobile", ("algorithm.fedmobile.generator_ema=0.5",)),
     "fedmobile_mix": ("fedmobile", ("algorithm.fedmobile.shapley_mass_mix=0.5",)),
     "fedmobile_xmodal": ("fedmobile_xmodal", ()),
+    "fedmobile_xmodal_no_ce": ("fedmobile_xmodal", ("algorithm.fedmobile.ce_weight=0",)),
     "fedmobile_xmodal_no_kd": ("fedmobile_xmodal", ("algorithm.fedmobile.kd_weight=0",)),
     "fedmobile_xmodal_no_match": (
         "fedmobile_xmodal",

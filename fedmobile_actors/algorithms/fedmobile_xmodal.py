@@ -9,6 +9,7 @@ with gyro features) reaches the rows and the test samples that lack one:
     model:     CE(head([f_avail, fill]), y)        every row; fill = G(0, f_avail) on absent slices
     generator: feature_match_weight * MSE(G(z, f_avail)_m, f_m)    rows with m and another one
              + kd_weight * T^2 * KL(head(real) || head([f_avail, G(z, f_avail)_m]))  same rows
+             + ce_weight * CE(head([f_avail, G(z, f_avail)]), y)          rows that lack one
 
 The generator's two terms are cross-modal distillation: on a complete row, the modality m is
 hidden from G, and G must give back both m's feature (feature matching, target detached so the
@@ -230,16 +231,22 @@ class FedMobileXModal(FedMobile):
                 optim.zero_grad(set_to_none=True)
                 ce.backward()
                 optim.step()
+                detached = {m: f.detach() for m, f in feats.items()}
                 match, kd = cross_modal_distillation(
                     self.model,
                     self.cross,
-                    {m: f.detach() for m, f in feats.items()},
+                    detached,
                     batch.present,
                     z,
                     self.learnable,
                     config.temperature,
                 )
-                gen_loss = config.feature_match_weight * match + config.kd_weight * kd
+                ce_gen = self.fill_cross_entropy(detached, batch.present, batch.labels, z)
+                gen_loss = (
+                    config.feature_match_weight * match
+                    + config.kd_weight * kd
+                    + config.ce_weight * ce_gen
+                )
                 if gen_loss.requires_grad:
                     gen_optim.zero_grad(set_to_none=True)
                     gen_loss.backward()
@@ -249,6 +256,22 @@ class FedMobileXModal(FedMobile):
         optim.zero_grad(set_to_none=True)  # the generator's loss left gradients on the head
         mean = sums / max(count, 1)
         return float(mean[0]), float(mean[1]), float(mean[2])
+
+    def fill_cross_entropy(
+        self, feats: Features, present: Presence, labels: torch.Tensor, z: torch.Tensor
+    ) -> torch.Tensor:
+        """CE(head([f_avail, G(z, f_avail)]), y) on the rows that lack a learnable modality: the
+        generator learns to fill what the head needs (FedMobile's ``ce_weight`` term). The label
+        is the target only; G's input is features and noise."""
+        absent = torch.zeros(len(labels), dtype=torch.bool)
+        for m in self.learnable:
+            absent = absent | ~present[m]
+        if not bool(absent.any()):
+            return z.new_zeros(())
+        rows = {m: f[absent] for m, f in feats.items()}
+        rows_present = {m: p[absent] for m, p in present.items()}
+        filled = cross_modal_fill(self.cross, self.learnable, z[absent])(rows, rows_present, None)
+        return F.cross_entropy(self.model.classify(filled), labels[absent])
 
     # ---- server -----------------------------------------------------------------------------
 

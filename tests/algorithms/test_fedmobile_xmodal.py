@@ -11,8 +11,10 @@ from algo_setting import Setting, strategy_for
 from fedmobile_actors.algorithms.fedmobile_xmodal import (
     CrossModalGenerator,
     FedMobileXModal,
+    cross_modal_distillation,
     cross_modal_fill,
 )
+from fedmobile_actors.algorithms.model import MultimodalNet
 from fedmobile_actors.algorithms.strategy import ClientUpdate, GlobalState, Strategy
 from fedmobile_actors.scenario.schema import FedMobileConfig
 
@@ -58,18 +60,41 @@ def test_label_never_reaches_the_fill(setting: Setting, xmodal: FedMobileXModal)
     assert torch.equal(a, b)
 
 
-def test_round_trains_the_generator_toward_real_features(
-    setting: Setting, xmodal: FedMobileXModal
-) -> None:
+def test_distillation_loss_teaches_the_generator_the_cross_modal_map() -> None:
+    torch.manual_seed(0)
+    acc = torch.randn(256, 6)
+    gyro = torch.tanh(acc @ torch.randn(6, 6))  # gyro features are a function of acc's
+    feats = {"acc": acc, "gyro": gyro}
+    present = {m: torch.ones(256, dtype=torch.bool) for m in feats}
+    model = strategy_for_tiny_head()
+    generator = CrossModalGenerator(noise_dim=2, hidden=32, dims={"acc": 6, "gyro": 6})
+    optim = torch.optim.Adam(generator.parameters(), lr=0.01)
+    z = torch.zeros(256, 2)
+    losses = []
+    for _ in range(200):
+        match, kd = cross_modal_distillation(model, generator, feats, present, z, ("gyro",), 2.0)
+        optim.zero_grad()
+        (match + kd).backward()
+        optim.step()
+        losses.append(float(match))
+    assert losses[-1] < 0.2 * losses[0], (losses[0], losses[-1])
+
+
+def strategy_for_tiny_head() -> MultimodalNet:
+    from fedmobile_actors.scenario.schema import ModelConfig
+
+    return MultimodalNet({"acc": (3, 8), "gyro": (3, 8)}, 3, ModelConfig(conv_channels=(6,)))
+
+
+def test_a_round_keeps_fedmobiles_server_rules(setting: Setting, xmodal: FedMobileXModal) -> None:
     state = xmodal.initial_state()
-    errors = []
-    for r in range(3):
+    for r in range(2):
         result = xmodal.aggregate(state, one_round(xmodal, setting, state, r), [1.0] * 6)
         state = result.state
-        errors.append(result.metrics["fill_error"])
         assert sum(result.metrics["shapley_weights"]) == pytest.approx(1.0)
         assert result.metrics["clusters"] == len(result.metrics["cluster_sizes"]) >= 1
-    assert errors[-1] < errors[0], errors
+        assert len(result.metrics["shapley_values"]) == result.metrics["clusters"]
+        assert np.isfinite(result.metrics["fill_error"])
 
 
 def test_phone_rerun_gives_the_same_bits(setting: Setting, xmodal: FedMobileXModal) -> None:
