@@ -221,12 +221,9 @@ class FedMobileXModal(FedMobile):
                 batch = batches.take(order[start : start + algo.batch_size])
                 feats = self.model.encode(batch.inputs, batch.present)
                 z = torch.randn((len(batch), config.noise_dim), generator=rng)
-                with torch.no_grad():
-                    generated = fill({m: f.detach() for m, f in feats.items()}, batch.present, None)
-                filled = {
-                    m: torch.where(batch.present[m][:, None], f, generated[m])
-                    for m, f in feats.items()
-                }
+                # The model's loss reaches the available encoders through G (G's weights are not
+                # in this optimiser): the encoders learn features G can fill from.
+                filled = fill(feats, batch.present, None)
                 ce = F.cross_entropy(self.model.classify(filled), batch.labels)
                 optim.zero_grad(set_to_none=True)
                 ce.backward()
