@@ -6,7 +6,7 @@ generator reads the available modalities' features and predicts the missing one'
 *trained* on the rows that have both, so what it learned on complete rows (how acc features move
 with gyro features) reaches the rows and the test samples that lack one:
 
-    model:     CE(head([f_avail, fill]), y)        every row; fill = G(0, f_avail) on absent slices
+    model:     CE(head([f_avail, fill]), y)      every row; fill = G(0, f_avail) on absent slices
     generator: feature_match_weight * MSE(G(z, f_avail)_m, f_m)    rows with m and another one
              + kd_weight * T^2 * KL(head(real) || head([f_avail, G(z, f_avail)_m]))  same rows
              + ce_weight * CE(head([f_avail, G(z, f_avail)]), y)          rows that lack one
@@ -18,11 +18,11 @@ teacher's probabilities, detached). The true label never enters the head's input
 function of the available features and noise only, in training and at test alike.
 
 The model and the generator take turns on every batch: one SGD step of the model on the batch
-filled by the current generator (the fill carries no gradient), then one Adam step
-(``generator_lr``) of the generator on the batch's complete rows with the features detached.
-Trained jointly by the model's SGD instead, the generator became an unconstrained extra layer
-and a USC-HAD run diverged (docs/results.md). The noise z is drawn for the generator's own loss
-and is zero (its mean) in every fill, in training as at test.
+filled by the current generator (the loss reaches the available encoders through G, but G's
+weights are not in that optimiser), then one Adam step (``generator_lr``) of the generator on its
+own loss with the features detached. Trained by the model's SGD instead, the generator became an
+unconstrained extra layer and a USC-HAD run diverged (docs/algorithm.md). The noise z is drawn
+for the generator's own loss and is zero (its mean) in every fill, in training as at test.
 
 Server: FedMobile's rules are kept. The model is the contribution-weighted average; the
 generators are clustered by their output on the proxy set's features under the new global model
@@ -198,14 +198,14 @@ class FedMobileXModal(FedMobile):
         return ClientUpdate(phone_id, base_version, len(data), self._arrays(), metrics)
 
     def train(self, data: LocalData, rng: torch.Generator) -> tuple[float, float, float]:
-        """Per batch: one SGD step of the model on the filled batch (the fill carries no gradient),
-        then one Adam step of the generator on the same batch's complete rows (detached
-        features). Returns the mean (CE, feature match, distillation).
+        """Per batch: one SGD step of the model on the filled batch (through G into the
+        encoders; G's weights are not stepped), then one Adam step of the generator on its own
+        loss (detached features). Returns the mean (model CE, feature match, distillation).
 
         Why two optimisers: trained by the model's SGD through the classification loss (lr 0.05,
         momentum 0.9), the generator became an unconstrained extra layer and the run diverged on
-        USC-HAD (docs/results.md); trained apart, it only learns to stand in for the missing
-        modality, and the model only learns to use it.
+        USC-HAD (docs/algorithm.md); trained apart, it learns to stand in for the missing
+        modality, and the model learns to use it.
         """
         algo, config = self.context.algorithm, self.config
         batches = Batchable.of(data.dataset, data.present)
