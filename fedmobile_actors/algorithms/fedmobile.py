@@ -14,7 +14,7 @@ classifier when missing slices are filled by the coalition's averaged generator"
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -70,6 +70,29 @@ def _finite(x: float) -> float:
     return float(x) if np.isfinite(x) else 0.0
 
 
+def flatten_generators(
+    generator: torch.nn.Module, representatives: Sequence[Mapping[str, np.ndarray]]
+) -> np.ndarray:
+    """Each representative's parameters as one float64 row, in ``generator``'s order: (K, P)."""
+    keys = list(generator.state_dict())
+    return np.stack(
+        [
+            np.concatenate([np.asarray(r[k], np.float64).reshape(-1) for k in keys])
+            for r in representatives
+        ]
+    )
+
+
+def load_coalition(
+    generator: torch.nn.Module, flat: np.ndarray, masses: np.ndarray, members: tuple[int, ...]
+) -> None:
+    """Load the mass-weighted average of ``members``' rows of ``flat`` into ``generator``."""
+    w = masses[list(members)]
+    w = w if w.sum() > 0 else np.ones(len(members))
+    vec = (w / w.sum()) @ flat[list(members)]  # float64, fixed order
+    vector_to_parameters(torch.from_numpy(vec.astype(np.float32)), generator.parameters())
+
+
 class CoalitionUtility:
     """v(S): accuracy of the global classifier with missing slices filled by S's generator.
 
@@ -94,13 +117,7 @@ class CoalitionUtility:
     ) -> None:
         self.model, self.generator, self.probe = model, generator, probe
         self.learnable = tuple(learnable)
-        keys = list(generator.state_dict())
-        self.flat = np.stack(
-            [
-                np.concatenate([np.asarray(r[k], np.float64).reshape(-1) for k in keys])
-                for r in representatives
-            ]
-        )  # (K, P)
+        self.flat = flatten_generators(generator, representatives)
         self.masses = np.asarray(masses, dtype=np.float64)
         self.cases = self._proxy_cases(proxy) if proxy is not None and len(proxy) else None
         self.proxy_labels = torch.from_numpy(proxy.labels) if proxy is not None else None
@@ -126,10 +143,7 @@ class CoalitionUtility:
         return cases
 
     def _load(self, members: tuple[int, ...]) -> None:
-        w = self.masses[list(members)]
-        w = w if w.sum() > 0 else np.ones(len(members))
-        vec = (w / w.sum()) @ self.flat[list(members)]  # float64, fixed order
-        vector_to_parameters(torch.from_numpy(vec.astype(np.float32)), self.generator.parameters())
+        load_coalition(self.generator, self.flat, self.masses, members)
 
     @torch.no_grad()
     def __call__(self, members: tuple[int, ...]) -> float:
@@ -272,6 +286,7 @@ class FedMobile(FedAvg):
         else:
             model = {k: state.arrays[k] for k in model_keys}
         generator, gen_metrics = self.aggregate_generators(state.version, admitted, factors, model)
+        generator = self.smooth_generator(state.arrays, generator)
         metrics.update(gen_metrics)
         info = {
             **state.info,
@@ -280,7 +295,48 @@ class FedMobile(FedAvg):
             ),
         }
         arrays = {**model, **{GEN_PREFIX + k: a for k, a in generator.items()}}
-        return AggregationResult(GlobalState(state.version + 1, arrays, info), metrics)
+        new_state = GlobalState(state.version + 1, arrays, info)
+        metrics["fill_error"] = self.fill_error(new_state)
+        return AggregationResult(new_state, metrics)
+
+    def smooth_generator(
+        self, previous: Mapping[str, np.ndarray], generator: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """``generator_ema`` of the global generator: one round's cluster weights can swing the
+        average between very different generators; the EMA bounds how far one round moves it."""
+        ema = self.config.generator_ema
+        if ema <= 0:
+            return generator
+        return {
+            k: (ema * np.asarray(previous[GEN_PREFIX + k], np.float64) + (1 - ema) * a).astype(
+                np.float32
+            )
+            for k, a in generator.items()
+        }
+
+    @torch.no_grad()
+    def fill_error(self, state: GlobalState) -> float:
+        """How close the fill comes to the real feature on the proxy set: each learnable modality
+        is dropped from every proxy row in turn and filled the way ``evaluate`` fills; returns
+        mean ||fill - real||^2 / mean ||real - mean(real)||^2 over modalities (1: no better than
+        the mean feature; NaN without a proxy set)."""
+        proxy = self.context.proxy
+        if proxy is None or len(proxy) == 0 or not self.learnable:
+            return float("nan")
+        self._load(state.arrays)
+        self.model.eval()
+        fill = self.eval_fill(state)
+        inputs = {m: torch.from_numpy(a) for m, a in proxy.modalities.items()}
+        everything = {m: torch.ones(len(proxy), dtype=torch.bool) for m in inputs}
+        real = self.model.encode(inputs, everything)
+        errors = []
+        for m in self.learnable:
+            present = {**everything, m: torch.zeros(len(proxy), dtype=torch.bool)}
+            filled = fill({**real, m: torch.zeros_like(real[m])}, present, None)[m]
+            spread = float(((real[m] - real[m].mean(dim=0)) ** 2).sum(dim=1).mean())
+            error = float(((filled - real[m]) ** 2).sum(dim=1).mean())
+            errors.append(error / spread if spread > 0 else float("nan"))
+        return float(np.mean(errors))
 
     def alpha(self, updates: Sequence[ClientUpdate], staleness: np.ndarray) -> np.ndarray:
         """Unnormalised contribution-aware model weights, before the filter.
@@ -316,11 +372,14 @@ class FedMobile(FedAvg):
         member_w = np.array([u.num_samples for u in updates], dtype=np.float64) * staleness
         if member_w.sum() <= 0:
             member_w = np.ones(len(updates))
-        signatures = generator_signatures(self.generator, gens, *self.probe)
+        signatures = self.signatures(gens, model)
         seed = int_seed(self.context.seed, SERVER, version, "kmeans")
         labels = kmeans_labels(signatures, self.config.clusters, seed)
         reps, masses = cluster_representatives(gens, labels, member_w)
         values, weights = self.cluster_weights(version, reps, masses, model)
+        mix = self.config.shapley_mass_mix
+        if mix > 0 and masses.sum() > 0:
+            weights = (1 - mix) * weights + mix * masses / masses.sum()
         metrics: dict[str, object] = {
             "clusters": len(reps),
             "cluster_sizes": np.bincount(labels).tolist(),
@@ -328,6 +387,26 @@ class FedMobile(FedAvg):
             "shapley_weights": [float(w) for w in weights],
         }
         return weighted_average(reps, weights.tolist()), metrics
+
+    def signatures(
+        self, gens: Sequence[Mapping[str, np.ndarray]], model: Mapping[str, np.ndarray]
+    ) -> np.ndarray:
+        """What k-means clusters: each generator's output on the server's fixed probe."""
+        return generator_signatures(self.generator, gens, *self.probe)
+
+    def utility(
+        self, reps: Sequence[Mapping[str, np.ndarray]], masses: np.ndarray
+    ) -> Callable[[tuple[int, ...]], float]:
+        """v(S) for the Shapley values of the cluster representatives (model already loaded)."""
+        return CoalitionUtility(
+            self.model,
+            self.generator,
+            reps,
+            masses,
+            self.probe,
+            self.context.proxy,
+            self.learnable,
+        )
 
     def cluster_weights(
         self,
@@ -338,15 +417,7 @@ class FedMobile(FedAvg):
     ) -> tuple[np.ndarray, np.ndarray]:
         """(Shapley values, weights) of the cluster representatives under the new global model."""
         self.load_model(model)
-        utility = CoalitionUtility(
-            self.model,
-            self.generator,
-            reps,
-            masses,
-            self.probe,
-            self.context.proxy,
-            self.learnable,
-        )
+        utility = self.utility(reps, masses)
         values = shapley_values(
             len(reps),
             utility,

@@ -17,6 +17,7 @@ from fedmobile_actors.algorithms.fedavg_local_momentum import FedAvgLocalMomentu
 from fedmobile_actors.algorithms.fedmobile import FedMobile
 from fedmobile_actors.algorithms.fedmobile_no_alpha import FedMobileNoAlpha
 from fedmobile_actors.algorithms.fedmobile_no_shapley import FedMobileNoShapley
+from fedmobile_actors.algorithms.fedmobile_xmodal import FedMobileXModal
 from fedmobile_actors.algorithms.fedprox import FedProx
 from fedmobile_actors.algorithms.models.registry import CAPABILITIES, model_kind
 from fedmobile_actors.algorithms.noise_padding import NoisePadding
@@ -34,6 +35,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
         FedMobile,
         FedMobileNoShapley,
         FedMobileNoAlpha,
+        FedMobileXModal,
     )
 }
 

@@ -14,10 +14,18 @@ from fedmobile_actors.seeding import rng
 
 
 def presence(
-    n: int, missing_rates: dict[str, float], names: tuple[str, ...], seed: int, owner: int
+    n: int,
+    missing_rates: dict[str, float],
+    names: tuple[str, ...],
+    seed: int,
+    owner: int,
+    purpose: str = "presence",
 ) -> dict[str, np.ndarray]:
-    """Bool masks (n,) per modality, True where present; ``owner`` is the phone id (or SERVER)."""
-    gen = rng(seed, owner, 0, "presence")
+    """Bool masks (n,) per modality, True where present; ``owner`` is the phone id (or SERVER).
+
+    ``purpose`` keys the stream, so the server's test and proxy masks are independent draws.
+    """
+    gen = rng(seed, owner, 0, purpose)
     present = {name: gen.random(n) >= missing_rates.get(name, 0.0) for name in names}
     if names:
         stacked = np.stack([present[name] for name in names])  # (M, n)

@@ -267,6 +267,82 @@ def plot_groups(metrics: Sequence[dict[str, Any]], path: Path, title: str = "") 
     return _save(fig, path)
 
 
+def _finite_or_none(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def plot_fedmobile_diagnostics(
+    metrics: Sequence[dict[str, Any]], path: Path, title: str = ""
+) -> Path | None:
+    """What FedMobile's server step did each round, beside the accuracy it led to; None when the
+    run has no such columns (not a FedMobile run, or an older run directory).
+
+    Four panels sharing the round axis: test and validation accuracy with the missing pattern
+    (the swings to explain); the fill's relative error on the proxy set (1 = no better than the
+    mean feature); how concentrated the generator weighting is (largest Shapley weight, largest
+    cluster's share of the reports); and v(all clusters) - v(no generator) = the sum of the
+    Shapley values, i.e. how much the generators' fill is worth on the proxy set at all.
+    """
+    rows = [
+        r
+        for r in metrics
+        if r.get("cluster_sizes") or _finite_or_none(r.get("fill_error")) is not None
+    ]
+    if not rows:
+        return None
+    fig = Figure(figsize=(10, 10))
+    acc_ax, fill_ax, weight_ax, gain_ax = fig.subplots(4, 1, sharex=True)
+    for column, name, style in (
+        ("accuracy_missing", "test, missing pattern", "-o"),
+        ("accuracy_val_missing", "validation, missing pattern", "--s"),
+        ("accuracy_val_full", "validation, all modalities", ":^"),
+    ):
+        evaluated = _evaluated(metrics, column)
+        if evaluated:
+            acc_ax.plot(
+                [r["round"] for r in evaluated],
+                [100 * r[column] for r in evaluated],
+                style,
+                markersize=3,
+                label=name,
+            )
+    acc_ax.set(ylabel="accuracy (%)", title="accuracy")
+    acc_ax.legend(loc="lower right", fontsize=8)
+    fills = [(r["round"], v) for r in rows if (v := _finite_or_none(r.get("fill_error")))]
+    if fills:
+        fill_ax.plot([f[0] for f in fills], [f[1] for f in fills], "-o", markersize=3)
+    fill_ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
+    fill_ax.set(ylabel="relative error", title="fill vs real feature on the proxy set")
+    rounds = [r["round"] for r in rows]
+    top = [max((float(w) for w in r.get("shapley_weights") or ()), default=math.nan) for r in rows]
+    share = [
+        max(sizes) / sum(sizes) if (sizes := list(r.get("cluster_sizes") or ())) else math.nan
+        for r in rows
+    ]
+    weight_ax.plot(rounds, top, "-o", markersize=3, label="largest Shapley weight")
+    weight_ax.plot(rounds, share, "--s", markersize=3, label="largest cluster's share of reports")
+    weight_ax.set(ylabel="fraction", title="generator weighting", ylim=(0, 1.05))
+    weight_ax.legend(loc="lower right", fontsize=8)
+    gain = [
+        100 * sum(float(v) for v in values) if (values := r.get("shapley_values")) else math.nan
+        for r in rows
+    ]
+    gain_ax.plot(rounds, gain, "-o", markersize=3)
+    gain_ax.axhline(0.0, color="grey", linewidth=0.8, linestyle="--")
+    gain_ax.set(
+        xlabel="round (global version)",
+        ylabel="accuracy points",
+        title="v(all clusters) - v(zero fill) on the proxy set",
+    )
+    for ax in (acc_ax, fill_ax, weight_ax, gain_ax):
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"FedMobile diagnostics{f': {title}' if title else ''}")
+    return _save(fig, path)
+
+
 def make_run_plots(run: RunDir | str | Path) -> list[Path]:
     """Draw every plot of one run into ``<run>/plots/``; returns the files written."""
     run_dir = run if isinstance(run, RunDir) else RunDir.open(run)
@@ -284,6 +360,7 @@ def make_run_plots(run: RunDir | str | Path) -> list[Path]:
     for extra in (
         plot_shapley(metrics, out / "shapley.png", title),
         plot_groups(metrics, out / "groups.png", title),
+        plot_fedmobile_diagnostics(metrics, out / "fedmobile_diagnostics.png", title),
     ):
         if extra is not None:
             written.append(extra)

@@ -7,6 +7,7 @@ the virtual time (and round) at which its evaluated accuracy first reached each 
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Sequence
@@ -82,6 +83,34 @@ def _accuracy_figures(
         "best_round": best[0],
         "best_virtual_time_s": best[1],
         "targets": reached,
+    }
+
+
+#: Per-round columns whose stability summary.json reports (test and validation accuracies).
+STABILITY_COLUMNS = {
+    "missing": "accuracy_missing",
+    "full": "accuracy_full",
+    "val_missing": "accuracy_val_missing",
+    "val_full": "accuracy_val_full",
+}
+
+#: Rounds averaged for ``last3_mean``.
+LAST_ROUNDS = 3
+
+
+def _stability(metrics: Sequence[dict[str, Any]], column: str) -> dict[str, float | None]:
+    """How much an accuracy moves from one evaluated round to the next.
+
+    ``round_to_round_std``: std of the change between consecutive evaluations over the second half
+    of the run (past the first climb, where a steady method changes little and an oscillating one
+    swings); ``last3_mean``: mean of the last 3 evaluations, a less noisy "final" figure.
+    """
+    values = [acc for r in metrics if (acc := _finite(r.get(column))) is not None]
+    half = values[len(values) // 2 :]
+    steps = [b - a for a, b in itertools.pairwise(half)]
+    return {
+        "round_to_round_std": statistics.pstdev(steps) if len(steps) >= 2 else None,
+        "last3_mean": statistics.fmean(values[-LAST_ROUNDS:]) if values else None,
     }
 
 
@@ -162,6 +191,7 @@ def summarise(
         "accuracy": {
             key: _accuracy_figures(metrics, col, targets) for key, col in ACCURACIES.items()
         },
+        "stability": {key: _stability(metrics, col) for key, col in STABILITY_COLUMNS.items()},
         "final_loss": next(
             (v for r in reversed(metrics) if (v := _finite(r.get("loss"))) is not None), None
         ),

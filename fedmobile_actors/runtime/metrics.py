@@ -5,6 +5,7 @@ These types live where the round is made (the server); the report layer writes a
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -37,6 +38,16 @@ class RoundMetrics:
     # accuracy on the group's own test windows (every modality present; None when the round was
     # not evaluated), and this round's task outcomes (dispatched, reported, dropped, late, stale).
     groups: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
+    # Validation (proxy) accuracy: what design choices are made on; NaN without a proxy set.
+    accuracy_val_full: float = math.nan
+    accuracy_val_missing: float = math.nan
+    # FedMobile's server step, as it computed it (the instability is read from these).
+    filtered: int = 0  # phones the filter rule dropped from the model average
+    cluster_sizes: tuple[int, ...] = field(default_factory=tuple)
+    shapley_values: tuple[float, ...] = field(default_factory=tuple)
+    # Relative error of the fill on proxy rows with the modality dropped:
+    # mean ||fill - real||^2 / mean ||real - mean(real)||^2 (1 = no better than the mean feature).
+    fill_error: float = math.nan
 
     @staticmethod
     def columns() -> list[str]:
@@ -44,7 +55,8 @@ class RoundMetrics:
 
     def as_row(self) -> dict[str, Any]:
         row = asdict(self)
-        row["shapley_weights"] = list(self.shapley_weights)
+        for name in ("shapley_weights", "cluster_sizes", "shapley_values"):
+            row[name] = list(getattr(self, name))
         return row
 
 
@@ -56,6 +68,9 @@ FLOAT_METRIC_COLUMNS = (
     "accuracy_missing",
     "loss",
     "train_loss",
+    "accuracy_val_full",
+    "accuracy_val_missing",
+    "fill_error",
 )
 
 

@@ -127,6 +127,8 @@ class Server:
         self._test_full = self.world.test_presence(missing=False)
         self._test_missing = self.world.test_presence(missing=True)
         self._groups = GroupIndex.of(self.world)
+        self._val_full = self.world.proxy_presence(missing=False)
+        self._val_missing = self.world.proxy_presence(missing=True)
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -240,6 +242,13 @@ class Server:
             miss = self.strategy.evaluate(self.state, test, self._test_missing, pooled)
             acc_full, loss, acc_missing = full.accuracy, full.loss, miss.accuracy
             correct = full.correct
+        val_full = val_missing = math.nan
+        proxy = self.world.split.proxy
+        if evaluate and proxy is not None and self._val_full and self._val_missing:
+            val_full = self.strategy.evaluate(self.state, proxy, self._val_full, pooled).accuracy
+            val_missing = self.strategy.evaluate(
+                self.state, proxy, self._val_missing, pooled
+            ).accuracy
         train_losses = [u.metrics["train_loss"] for u in updates if "train_loss" in u.metrics]
         uploaded = (Outcome.REPORTED, Outcome.LATE, Outcome.STALE)
         return RoundMetrics(
@@ -260,6 +269,8 @@ class Server:
             bytes_down=sum(t.down_bytes for t in step.tasks),
             bytes_up=sum(t.up_bytes for t in step.tasks if t.outcome in uploaded),
             groups=self._groups.figures(step, correct),
+            accuracy_val_full=val_full,
+            accuracy_val_missing=val_missing,
         )
 
     @staticmethod
@@ -274,6 +285,10 @@ class Server:
             wall_time_s=time.perf_counter() - wall_start,
             clusters=int(extra.get("clusters", 0)),
             shapley_weights=weights,
+            filtered=int(extra.get("filtered", 0)),
+            cluster_sizes=tuple(int(c) for c in extra.get("cluster_sizes", ())),
+            shapley_values=tuple(float(v) for v in extra.get("shapley_values", ())),
+            fill_error=float(extra.get("fill_error", math.nan)),
         )
 
     # -- checkpoints ----------------------------------------------------------------------------

@@ -170,11 +170,27 @@ class World:
         n = len(self.split.test)
         if not missing:
             return {m: np.ones(n, dtype=bool) for m in self.modality_names}
+        return presence(n, self._test_rates(), self.modality_names, self.scenario.seed, SERVER)
+
+    def _test_rates(self) -> dict[str, float]:
         rates = dict(self.scenario.modalities.test_missing)
         if not rates:
             for rule in self.scenario.modalities.missing:
                 rates[rule.modality] = max(rates.get(rule.modality, 0.0), rule.rate)
-        return presence(n, rates, self.modality_names, self.scenario.seed, SERVER)
+        return rates
+
+    def proxy_presence(self, missing: bool) -> dict[str, np.ndarray] | None:
+        """The proxy (validation) set's masks, with the test-time pattern's rates but its own
+        draw; None without a proxy set. Validation accuracy is read under them, so choices can be
+        made without the test split."""
+        proxy = self.split.proxy
+        if proxy is None or len(proxy) == 0:
+            return None
+        n = len(proxy)
+        if not missing:
+            return {m: np.ones(n, dtype=bool) for m in self.modality_names}
+        rates, names = self._test_rates(), self.modality_names
+        return presence(n, rates, names, self.scenario.seed, SERVER, "proxy-presence")
 
 
 def main_values(shared: SharedData, column: str) -> list[int]:

@@ -636,6 +636,20 @@ class FedMobileConfig(Frozen):
         description="Public code's filter: keep phones whose local plus marginal global gain "
         "beats last round's accuracy.",
     )
+    generator_ema: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="Server-side exponential moving average of the global generator: new = "
+        "ema * previous + (1 - ema) * this round's weighted average (0: off, the paper's rule).",
+    )
+    shapley_mass_mix: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Tempered cluster weights: (1 - mix) * Shapley weights + mix * cluster mass "
+        "shares (0: pure Shapley, the paper's rule; 1: the no-Shapley ablation).",
+    )
 
 
 #: The built-in strategies' names (``algorithm.name`` also takes plug-ins, resolved in
@@ -648,6 +662,7 @@ AlgorithmName = Literal[
     "fedmobile",
     "fedmobile_no_shapley",
     "fedmobile_no_alpha",
+    "fedmobile_xmodal",
 ]
 
 

@@ -233,3 +233,36 @@ def test_tiny_federated_run_improves_accuracy(setting: Setting) -> None:
     ]
     assert state.version == 4
     assert end[0] > start[0] + 0.1 and end[1] > start[1] + 0.1, (start, end)
+
+
+def test_generator_ema_moves_the_global_generator_part_way(
+    setting: Setting, first_round: FirstRound
+) -> None:
+    _, state, updates = first_round
+    plain = strategy_for(setting, "fedmobile", fedmobile=FAST).aggregate(state, updates, [1.0] * 6)
+    config = FedMobileConfig(**{**FAST.model_dump(), "generator_ema": 0.75})
+    smooth = strategy_for(setting, "fedmobile", fedmobile=config).aggregate(
+        state, updates, [1.0] * 6
+    )
+    for k in (k for k in state.arrays if k.startswith(GEN_PREFIX)):
+        expected = 0.75 * state.arrays[k] + 0.25 * plain.state.arrays[k]
+        np.testing.assert_allclose(smooth.state.arrays[k], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_shapley_mass_mix_blends_weights_with_cluster_mass(
+    setting: Setting, first_round: FirstRound
+) -> None:
+    _, state, updates = first_round
+    full_mix = FedMobileConfig(**{**FAST.model_dump(), "shapley_mass_mix": 1.0})
+    mixed = strategy_for(setting, "fedmobile", fedmobile=full_mix).aggregate(
+        state, updates, [1.0] * 6
+    )
+    sizes = np.array(mixed.metrics["cluster_sizes"], dtype=float)
+    # equal shards and staleness: a cluster's mass share is its share of phones
+    np.testing.assert_allclose(mixed.metrics["shapley_weights"], sizes / sizes.sum(), atol=0.05)
+
+
+def test_aggregation_reports_the_fill_error_on_the_proxy(first_round: FirstRound) -> None:
+    strategy, state, updates = first_round
+    error = strategy.aggregate(state, updates, [1.0] * 6).metrics["fill_error"]
+    assert np.isfinite(error) and error > 0

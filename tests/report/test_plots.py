@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from fedmobile_actors.errors import RunDirError
 from fedmobile_actors.report.plots import (
     make_run_plots,
     make_sweep_plots,
+    plot_fedmobile_diagnostics,
     report_runs,
     swept_parameters,
     timeline_figure,
@@ -149,3 +151,23 @@ def test_group_plot_is_drawn_only_for_runs_with_groups(tmp_path: Path) -> None:
     ]
     assert is_png(plot_groups(rows, tmp_path / "groups.png") or tmp_path / "none")
     assert plot_groups([{"round": 1, "groups": {}}], tmp_path / "empty.png") is None
+
+
+def test_fedmobile_diagnostics_plot_needs_its_columns(tmp_path: Path) -> None:
+    rows = [
+        {
+            "round": r,
+            "accuracy_missing": 0.5 + 0.01 * r,
+            "accuracy_val_missing": 0.52,
+            "accuracy_val_full": math.nan,
+            "fill_error": 1.2 - 0.1 * r,
+            "cluster_sizes": [3, 1],
+            "shapley_weights": [0.9, 0.1],
+            "shapley_values": [0.02, -0.01],
+        }
+        for r in range(1, 5)
+    ]
+    written = plot_fedmobile_diagnostics(rows, tmp_path / "d.png")
+    assert written is not None and is_png(written)
+    plain = [{"round": 1, "accuracy_missing": 0.5, "fill_error": math.nan, "cluster_sizes": []}]
+    assert plot_fedmobile_diagnostics(plain, tmp_path / "none.png") is None

@@ -7,6 +7,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from fedmobile_actors.report.run_dir import RunDir
 from fedmobile_actors.report.summary import load_summary, summarise, write_summary
 
@@ -95,3 +97,14 @@ def test_write_summary_stores_what_load_summary_returns(make_run: Callable[..., 
     assert written["algorithm"] == "fedmobile" and written["run"] == run.name
     assert written["accuracy"]["full"]["targets"]["0.9"] == {"round": 5, "virtual_time_s": 500.0}
     assert written["virtual_time_s"] == 500.0 and written["wall_time_s"] == 2.5
+
+
+def test_stability_reports_round_to_round_swings_and_last_rounds_mean() -> None:
+    metrics = rows([0.3] * 8)
+    for row, acc in zip(metrics, [0.2, 0.4, 0.6, 0.5, 0.7, 0.5, 0.7, 0.5], strict=True):
+        row["accuracy_missing"] = acc
+    stability = summarise(metrics, [])["stability"]
+    # second half 0.7, 0.5, 0.7, 0.5: steps -0.2, +0.2, -0.2
+    assert stability["missing"]["round_to_round_std"] == pytest.approx(0.188562, rel=1e-5)
+    assert stability["missing"]["last3_mean"] == pytest.approx((0.5 + 0.7 + 0.5) / 3)
+    assert stability["val_missing"] == {"round_to_round_std": None, "last3_mean": None}

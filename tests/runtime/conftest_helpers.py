@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from typing import Any
 
 from fedmobile_actors.runtime.backend import Backend
+from fedmobile_actors.runtime.metrics import RoundMetrics
 from fedmobile_actors.scenario import Scenario, validate_mapping
 
 
@@ -28,12 +30,21 @@ def tiny_scenario(**sections: Any) -> Scenario:
     return validate_mapping(raw, "tiny")
 
 
+def comparable(metrics: RoundMetrics) -> dict[str, Any]:
+    """A round's metrics as a dict without wall time, NaN read as None (see ``metrics_of``)."""
+    row = asdict(metrics)
+    row.pop("wall_time_s")
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+
+
 def metrics_of(backend: Backend) -> list[dict[str, Any]]:
-    """Run to the end; every round's metrics except wall time (the one figure that may differ)."""
+    """Run to the end; every round's metrics except wall time (the one figure that may differ).
+
+    NaN (not measured: no proxy set, not a FedMobile run) reads as None, so that two runs compare
+    equal when both left a figure unmeasured (NaN != NaN once it has crossed a process).
+    """
     rows = []
     while (out := backend.run_round()) is not None:
-        row = asdict(out.metrics)
-        row.pop("wall_time_s")
-        rows.append(row)
+        rows.append(comparable(out.metrics))
     backend.shutdown()
     return rows

@@ -107,3 +107,27 @@ def test_async_policy_runs_and_is_placement_independent(make_tiny: Callable[...,
     assert [r["round"] for r in one] == [1, 2, 3, 4]
     # Every aggregation folds exactly `buffer` usable updates; stale arrivals are dropped.
     assert all(r["reported"] == 2 for r in one)
+
+
+def test_rows_carry_validation_accuracy_and_fedmobiles_server_step(
+    make_tiny: Callable[..., Scenario],
+) -> None:
+    """With a proxy set, every evaluated row has validation accuracies; a FedMobile run's rows
+    also say what its server step computed (clusters, Shapley values, the fill's error)."""
+    scenario = make_tiny(
+        data={"proxy_fraction": 0.2},
+        algorithm={"name": "fedmobile", "fedmobile": {"probe_size": 8, "generator_steps": 2}},
+    )
+    rows = metrics_of(InProcessBackend(scenario))
+    for row in rows:
+        assert 0.0 <= row["accuracy_val_missing"] <= 1.0
+        assert 0.0 <= row["accuracy_val_full"] <= 1.0
+        assert sum(row["cluster_sizes"]) == row["reported"]
+        assert len(row["shapley_values"]) == len(row["shapley_weights"]) == row["clusters"]
+        assert math.isfinite(row["fill_error"]) and row["fill_error"] > 0
+
+
+def test_without_a_proxy_set_validation_accuracy_is_not_measured(tiny: Scenario) -> None:
+    rows = metrics_of(InProcessBackend(tiny))
+    assert all(r["accuracy_val_missing"] is None for r in rows)
+    assert all(r["fill_error"] is None and r["cluster_sizes"] == () for r in rows)

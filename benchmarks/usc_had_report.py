@@ -1,0 +1,181 @@
+"""docs/results.md's tables and accuracy-vs-round plots, made from the grid's results file.
+
+Reads the records ``benchmarks/usc_had_grid.py`` appended (one per finished cell), groups them by
+(setting, variant, rate), and prints mean ± std over seeds (population std) of: final test
+accuracy with the missing pattern and with all modalities, the last-3-round mean of the missing
+one, final validation (proxy) accuracy with the missing pattern, and the round-to-round std. Plots
+(one PNG per setting and rate) show the test accuracy with the missing pattern per round, the
+line the seeds' mean and the band their min-max.
+
+    python benchmarks/usc_had_report.py --setting reduced --plots docs/images
+
+With ``--write docs/results.md`` the tables replace the text between the markers
+``<!-- grid:<setting>:begin -->`` and ``<!-- grid:<setting>:end -->`` of that file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.usc_had_grid import DEFAULT_RESULTS, load_records
+
+Group = list[dict[str, Any]]
+
+
+def groups(records: Sequence[Mapping[str, Any]], setting: str) -> dict[tuple[str, float], Group]:
+    """Records of one setting by (variant, rate), in first-seen order, seeds sorted."""
+    out: dict[tuple[str, float], Group] = {}
+    for r in records:
+        if r["setting"] == setting:
+            out.setdefault((str(r["variant"]), float(r["rate"])), []).append(dict(r))
+    return {k: sorted(v, key=lambda r: int(r["seed"])) for k, v in out.items()}
+
+
+def mean_std(values: Sequence[float | None]) -> str:
+    """``mean ± std`` in percent over the finite values (std 0 for one value); "-" if none."""
+    finite = [100 * float(v) for v in values if v is not None]
+    if not finite:
+        return "-"
+    return f"{statistics.fmean(finite):.1f} ± {statistics.pstdev(finite):.1f}"
+
+
+def table(by_cell: Mapping[tuple[str, float], Group]) -> str:
+    """The markdown table: one line per (variant, rate)."""
+    lines = [
+        "| variant | rate | seeds | test missing | test full | test missing, last 3 | "
+        "val missing | val full | round-to-round std (test missing) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (variant, rate), rs in sorted(by_cell.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        seeds = ",".join(str(r["seed"]) for r in rs)
+        lines.append(
+            f"| {variant} | {rate:g} | {seeds} | {mean_std([r['accuracy_missing'] for r in rs])} "
+            f"| {mean_std([r['accuracy_full'] for r in rs])} "
+            f"| {mean_std([r['last3_missing'] for r in rs])} "
+            f"| {mean_std([r['val_accuracy_missing'] for r in rs])} "
+            f"| {mean_std([r['val_accuracy_full'] for r in rs])} "
+            f"| {mean_std([r['round_to_round_std_missing'] for r in rs])} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(
+    by_cell: Mapping[tuple[str, float], Group], setting: str, out: Path, min_seeds: int = 2
+) -> list[Path]:
+    """One PNG per rate: test accuracy with the missing pattern per round, seeds' mean and
+    min-max band, for every variant with at least ``min_seeds`` seeds."""
+    from matplotlib.figure import Figure
+
+    written = []
+    for rate in sorted({rate for _, rate in by_cell}):
+        fig = Figure(figsize=(8, 4.5))
+        ax = fig.subplots()
+        for (variant, r), rs in by_cell.items():
+            if r != rate or len(rs) < min_seeds:
+                continue
+            curves = [
+                [v if v is not None else float("nan") for v in x["curves"]["missing"]] for x in rs
+            ]
+            length = min(len(c) for c in curves)
+            rounds = list(range(1, length + 1))
+            columns = [[100 * c[i] for c in curves] for i in range(length)]
+            mean = [statistics.fmean(col) for col in columns]
+            line = ax.plot(rounds, mean, "-", label=f"{variant} ({len(rs)} seeds)")[0]
+            ax.fill_between(
+                rounds,
+                [min(col) for col in columns],
+                [max(col) for col in columns],
+                color=line.get_color(),
+                alpha=0.2,
+            )
+        ax.set(
+            xlabel="round (global version)",
+            ylabel="test accuracy, missing pattern (%)",
+            title=f"USC-HAD, {setting} setting, acc missing at rate {rate:g} "
+            "(line: seed mean, band: min-max)",
+        )
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+        path = out / f"usc_had_{setting}_rate{rate:g}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        written.append(path)
+    return written
+
+
+def diagnostics(
+    by_cell: Mapping[tuple[str, float], Group], setting: str, variant: str, out: Path
+) -> list[Path]:
+    """FedMobile's diagnostics plot (report/plots.py) of each rate's first seed of ``variant``,
+    rebuilt from the per-round lists its records keep."""
+    from fedmobile_actors.report.plots import plot_fedmobile_diagnostics
+
+    written = []
+    for (name, rate), rs in by_cell.items():
+        if name != variant:
+            continue
+        r = rs[0]
+        rows = [
+            {
+                "round": i + 1,
+                "accuracy_missing": r["curves"]["missing"][i],
+                "accuracy_val_missing": r["curves"]["val_missing"][i],
+                "accuracy_val_full": r["curves"]["val_full"][i],
+                "fill_error": r["fill_error"][i],
+                "shapley_weights": r["shapley_weights"][i],
+                "shapley_values": r["shapley_values"][i],
+                "cluster_sizes": r["cluster_sizes"][i],
+            }
+            for i in range(len(r["curves"]["missing"]))
+        ]
+        rows = [{k: (float("nan") if v is None else v) for k, v in row.items()} for row in rows]
+        title = f"{variant}, {setting}, rate {rate:g}, seed {r['seed']}"
+        path = out / f"diagnostics_{variant}_{setting}_rate{rate:g}_seed{r['seed']}.png"
+        done = plot_fedmobile_diagnostics(rows, path, title)
+        if done is not None:
+            written.append(done)
+    return written
+
+
+def write_between_markers(doc: Path, setting: str, text: str) -> None:
+    """Replace the text between the setting's markers in ``doc`` (markers must exist)."""
+    begin, end = f"<!-- grid:{setting}:begin -->", f"<!-- grid:{setting}:end -->"
+    content = doc.read_text(encoding="utf-8")
+    if begin not in content or end not in content:
+        raise SystemExit(f"{doc} has no {begin} ... {end} markers")
+    head, rest = content.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    doc.write_text(f"{head}{begin}\n{text}\n{end}{tail}", encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    parser.add_argument("--setting", default="reduced")
+    parser.add_argument("--plots", type=Path, default=None, help="folder for the PNGs")
+    parser.add_argument(
+        "--diagnostics", nargs="*", default=[], help="variants to draw diagnostics plots of"
+    )
+    parser.add_argument("--write", type=Path, default=None, help="markdown file with markers")
+    args = parser.parse_args(argv)
+    by_cell = groups(load_records(args.results), args.setting)
+    text = table(by_cell)
+    print(text)
+    if args.plots is not None:
+        for path in plot(by_cell, args.setting, args.plots):
+            print(f"wrote {path}")
+    if args.plots is not None:
+        for variant in args.diagnostics:
+            for path in diagnostics(by_cell, args.setting, variant, args.plots):
+                print(f"wrote {path}")
+    if args.write is not None:
+        write_between_markers(args.write, args.setting, text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,104 @@
+"""benchmarks/usc_had_grid.py: cells run once, records append, a rerun skips what is done; and
+benchmarks/usc_had_report.py turns the records into a table and plots."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from benchmarks.usc_had_grid import GridCell, load_records, parse_variant, run_grid
+from benchmarks.usc_had_report import groups, plot, table, write_between_markers
+
+STAND_IN = """
+name: grid_stand_in
+data:
+  source:
+    kind: synthetic
+    num_classes: 3
+    samples: 200
+    modalities:
+      - {name: acc, channels: 3, steps: 16}
+      - {name: gyro, channels: 3, steps: 16}
+  partition: {kind: iid}
+  proxy_fraction: 0.2
+fleet: {phones: 3}
+model: {conv_channels: [4], kernel_size: 3}
+algorithm: {name: fedavg, local_epochs: 1}
+rounds: {policy: deadline, rounds: 3, clients_per_round: 3, deadline_s: 600}
+"""
+
+SETTINGS = {"tiny": ("rounds.rounds=2",)}
+VARIANTS = {
+    "fedavg": ("fedavg", ()),
+    "xmodal": ("fedmobile_xmodal", ("algorithm.fedmobile.clusters=2",)),
+}
+
+
+@pytest.fixture()
+def scenario(tmp_path: Path) -> str:
+    path = tmp_path / "stand_in.yaml"
+    path.write_text(textwrap.dedent(STAND_IN))
+    return str(path)
+
+
+def cells(seeds: tuple[int, ...]) -> list[GridCell]:
+    return [
+        GridCell("tiny", name, VARIANTS[name][0], 0.8, seed) for name in VARIANTS for seed in seeds
+    ]
+
+
+def test_grid_appends_one_record_per_cell_and_a_rerun_skips_them(
+    scenario: str, tmp_path: Path
+) -> None:
+    results = tmp_path / "results.json"
+    assert run_grid(cells((0,)), results, scenario, "acc", VARIANTS, SETTINGS) == 2
+    first = load_records(results)
+    assert [(r["variant"], r["seed"], r["rounds"]) for r in first] == [
+        ("fedavg", 0, 2),
+        ("xmodal", 0, 2),
+    ]
+    record = first[1]
+    assert 0 <= record["accuracy_missing"] <= 1 and 0 <= record["val_accuracy_missing"] <= 1
+    assert len(record["curves"]["missing"]) == 2
+    assert "algorithm.fedmobile.clusters=2" in record["overrides"]
+    # A rerun with one more seed runs only the new cells and keeps the old records as they were.
+    assert run_grid(cells((0, 1)), results, scenario, "acc", VARIANTS, SETTINGS) == 2
+    again = load_records(results)
+    assert again[:2] == first and len(again) == 4
+    json.loads(results.read_text())  # still one valid JSON document
+
+
+def test_report_table_and_plots_from_records(tmp_path: Path) -> None:
+    def record(variant: str, seed: int, acc: float) -> dict[str, object]:
+        curve = [acc - 0.1, acc]
+        return {
+            "setting": "tiny",
+            "variant": variant,
+            "rate": 0.8,
+            "seed": seed,
+            "accuracy_missing": acc,
+            "accuracy_full": acc + 0.1,
+            "last3_missing": acc - 0.05,
+            "val_accuracy_missing": acc,
+            "val_accuracy_full": None,
+            "round_to_round_std_missing": None,
+            "curves": {"missing": curve},
+        }
+
+    records = [record("a", 0, 0.5), record("a", 1, 0.7), record("b", 0, 0.6)]
+    by_cell = groups(records, "tiny")
+    text = table(by_cell)
+    assert "| a | 0.8 | 0,1 | 60.0 ± 10.0 | 70.0 ± 10.0 | 55.0 ± 10.0 | 60.0 ± 10.0 | - |" in text
+    written = plot(by_cell, "tiny", tmp_path)
+    assert [p.name for p in written] == ["usc_had_tiny_rate0.8.png"]
+    doc = tmp_path / "doc.md"
+    doc.write_text("before\n<!-- grid:tiny:begin -->\nold\n<!-- grid:tiny:end -->\nafter\n")
+    write_between_markers(doc, "tiny", text)
+    assert "old" not in doc.read_text() and text in doc.read_text()
+
+
+def test_variant_spec_from_the_command_line() -> None:
+    assert parse_variant("ema=fedmobile:a.b=1;c=2") == ("ema", ("fedmobile", ("a.b=1", "c=2")))
