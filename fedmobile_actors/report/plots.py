@@ -478,8 +478,47 @@ def _final_percent(key: str) -> Callable[[dict[str, Any]], float | None]:
     return value_of
 
 
+def _availability_classes(rows: Sequence[SweepRow]) -> list[str]:
+    """Availability-class group keys (``availability/<class>``) seen in the runs' summaries."""
+    keys = {k for _, s in rows for k in (s.get("groups") or {}) if k.startswith("availability/")}
+    return sorted(keys)
+
+
+def plot_sweep_groups(rows: Sequence[SweepRow], param: str, path: Path) -> Path:
+    """Final accuracy on each availability class's own test windows against one swept
+    parameter, a line per class (and per algorithm or other swept value), mean over seeds
+    with a +- std band.
+
+    Why a plot of its own: when availability follows the data, the overall accuracy can stay
+    put while one class's phones are served far worse; this is the figure that shows it.
+    """
+    fig = Figure(figsize=(8, 5.0), layout="constrained")
+    ax = fig.subplots(1, 1)
+    for key in _availability_classes(rows):
+
+        def value_of(summary: dict[str, Any], key: str = key) -> float | None:
+            final = (summary.get("groups") or {}).get(key, {}).get("final_accuracy")
+            return None if final is None else 100 * float(final)
+
+        name = key.split("/", 1)[1]
+        series = {
+            f"{label}: {name}": points for label, points in _series(rows, param, value_of).items()
+        }
+        _draw_series(ax, series)
+    ax.set(
+        xlabel=param,
+        ylabel="final accuracy on the class's own test windows (%)",
+        title=f"Per availability class, over {param_name(param, [param])}: "
+        "mean over seeds, band (or bars) = ± 1 std",
+    )
+    ax.title.set_fontsize(10)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=8, ncol=2)
+    return _save(fig, path)
+
+
 def make_sweep_plots(sweep_dir: str | Path, rows: Sequence[SweepRow]) -> list[Path]:
-    """One plot per swept parameter into ``<sweep_dir>/plots/sweep-<param>.png``.
+    """One plot per swept parameter into ``<sweep_dir>/plots/sweep-<param>.png``, and with
+    more than one availability class, ``sweep-<param>-availability.png`` per parameter.
 
     A sweep over algorithms only (nothing else varies) gets one plot with the algorithm on x.
     """
@@ -487,10 +526,16 @@ def make_sweep_plots(sweep_dir: str | Path, rows: Sequence[SweepRow]) -> list[Pa
     params = swept_parameters(rows)
     if not params and rows:
         params = ["algorithm.name"]
-    return [
+    written = [
         plot_sweep_parameter(rows, param, out / f"sweep-{_file_safe(param)}.png")
         for param in params
     ]
+    if len(_availability_classes(rows)) > 1:
+        written += [
+            plot_sweep_groups(rows, param, out / f"sweep-{_file_safe(param)}-availability.png")
+            for param in params
+        ]
+    return written
 
 
 def _file_safe(name: str) -> str:
