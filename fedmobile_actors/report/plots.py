@@ -383,11 +383,14 @@ def _draw_series(
         if len(positive) == len(xs_all) > 1 and max(positive) / min(positive) >= 100:
             ax.set_xscale("log")
     position = {x: (x if numeric else i) for i, x in enumerate(xs_all)}
-    for label, points in series.items():
+    for index, (label, points) in enumerate(series.items()):
         xs = [x for x in xs_all if points.get(x)]
         means = [statistics.fmean(points[x]) for x in xs]
         stds = [statistics.stdev(points[x]) if len(points[x]) > 1 else 0.0 for x in xs]
-        where = [position[x] for x in xs]
+        # On a categorical axis each series sits a little to the side of the category, so
+        # bars of equal settings (three strategies at one missing rate) do not hide each other.
+        dodge = 0.0 if numeric else 0.3 * (index - (len(series) - 1) / 2) / max(1, len(series))
+        where = [position[x] + dodge for x in xs]
         colour = (colours or {}).get(label)
         if numeric:
             (drawn,) = ax.plot(where, means, line, markersize=4, label=label + suffix, color=colour)
