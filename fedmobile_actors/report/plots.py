@@ -460,11 +460,14 @@ def _draw_series(
         if len(positive) == len(xs_all) > 1 and max(positive) / min(positive) >= 100:
             ax.set_xscale("log")
     position = {x: (x if numeric else i) for i, x in enumerate(xs_all)}
-    for label, points in series.items():
+    for index, (label, points) in enumerate(series.items()):
         xs = [x for x in xs_all if points.get(x)]
         means = [statistics.fmean(points[x]) for x in xs]
         stds = [statistics.stdev(points[x]) if len(points[x]) > 1 else 0.0 for x in xs]
-        where = [position[x] for x in xs]
+        # On a categorical axis each series sits a little to the side of the category, so
+        # bars of equal settings (three strategies at one missing rate) do not hide each other.
+        dodge = 0.0 if numeric else 0.3 * (index - (len(series) - 1) / 2) / max(1, len(series))
+        where = [position[x] + dodge for x in xs]
         colour = (colours or {}).get(label)
         if numeric:
             (drawn,) = ax.plot(where, means, line, markersize=4, label=label + suffix, color=colour)
@@ -555,8 +558,47 @@ def _final_percent(key: str) -> Callable[[dict[str, Any]], float | None]:
     return value_of
 
 
+def _availability_classes(rows: Sequence[SweepRow]) -> list[str]:
+    """Availability-class group keys (``availability/<class>``) seen in the runs' summaries."""
+    keys = {k for _, s in rows for k in (s.get("groups") or {}) if k.startswith("availability/")}
+    return sorted(keys)
+
+
+def plot_sweep_groups(rows: Sequence[SweepRow], param: str, path: Path) -> Path:
+    """Final accuracy on each availability class's own test windows against one swept
+    parameter, a line per class (and per algorithm or other swept value), mean over seeds
+    with a +- std band.
+
+    Why a plot of its own: when availability follows the data, the overall accuracy can stay
+    put while one class's phones are served far worse; this is the figure that shows it.
+    """
+    fig = Figure(figsize=(8, 5.0), layout="constrained")
+    ax = fig.subplots(1, 1)
+    for key in _availability_classes(rows):
+
+        def value_of(summary: dict[str, Any], key: str = key) -> float | None:
+            final = (summary.get("groups") or {}).get(key, {}).get("final_accuracy")
+            return None if final is None else 100 * float(final)
+
+        name = key.split("/", 1)[1]
+        series = {
+            f"{label}: {name}": points for label, points in _series(rows, param, value_of).items()
+        }
+        _draw_series(ax, series)
+    ax.set(
+        xlabel=param,
+        ylabel="final accuracy on the class's own test windows (%)",
+        title=f"Per availability class, over {param_name(param, [param])}: "
+        "mean over seeds, band (or bars) = ± 1 std",
+    )
+    ax.title.set_fontsize(10)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=8, ncol=2)
+    return _save(fig, path)
+
+
 def make_sweep_plots(sweep_dir: str | Path, rows: Sequence[SweepRow]) -> list[Path]:
-    """One plot per swept parameter into ``<sweep_dir>/plots/sweep-<param>.png``.
+    """One plot per swept parameter into ``<sweep_dir>/plots/sweep-<param>.png``, and with
+    more than one availability class, ``sweep-<param>-availability.png`` per parameter.
 
     A sweep over algorithms only (nothing else varies) gets one plot with the algorithm on x.
     """
@@ -564,10 +606,16 @@ def make_sweep_plots(sweep_dir: str | Path, rows: Sequence[SweepRow]) -> list[Pa
     params = swept_parameters(rows)
     if not params and rows:
         params = ["algorithm.name"]
-    return [
+    written = [
         plot_sweep_parameter(rows, param, out / f"sweep-{_file_safe(param)}.png")
         for param in params
     ]
+    if len(_availability_classes(rows)) > 1:
+        written += [
+            plot_sweep_groups(rows, param, out / f"sweep-{_file_safe(param)}-availability.png")
+            for param in params
+        ]
+    return written
 
 
 def _file_safe(name: str) -> str:

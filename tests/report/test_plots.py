@@ -171,3 +171,32 @@ def test_fedmobile_diagnostics_plot_needs_its_columns(tmp_path: Path) -> None:
     assert written is not None and is_png(written)
     plain = [{"round": 1, "accuracy_missing": 0.5, "fill_error": math.nan, "cluster_sizes": []}]
     assert plot_fedmobile_diagnostics(plain, tmp_path / "none.png") is None
+
+
+def test_sweep_with_availability_classes_gets_a_per_class_plot(tmp_path: Path) -> None:
+    """Two availability classes -> a second file per swept parameter; one class -> none."""
+
+    def summary(rare: float) -> dict[str, Any]:
+        return {
+            "algorithm": "fedavg",
+            "accuracy": {"full": {"final": 0.9, "targets": {}}, "missing": {"final": 0.9}},
+            "groups": {
+                "availability/always-on": {"final_accuracy": 0.9},
+                "availability/rarely-online": {"final_accuracy": rare},
+            },
+        }
+
+    rows = [
+        ({"fleet.correlation.strength": strength, "seed": seed}, summary(rare))
+        for strength, rare in ((0.0, 0.9), (1.0, 0.4))
+        for seed in (0, 1)
+    ]
+    written = make_sweep_plots(tmp_path / "two", rows)
+    assert [p.name for p in written] == [
+        "sweep-fleet.correlation.strength.png",
+        "sweep-fleet.correlation.strength-availability.png",
+    ]
+    assert is_png(written[1])
+    for _, s in rows:
+        del s["groups"]["availability/rarely-online"]
+    assert len(make_sweep_plots(tmp_path / "one", rows)) == 1

@@ -113,9 +113,9 @@ def test_scenario_without_sweep_block_is_an_error(write: Callable[..., Path]) ->
         ("missing_90", 3),
         ("async_vs_deadline", 4),
         ("study_dropout", 12),
-        ("study_correlated_availability", 9),
+        ("study_correlated_availability", 10),
         ("study_stragglers", 9),
-        ("study_missing_modality", 18),
+        ("study_missing_modality", 27),
     ],
 )
 def test_bundled_sweeps_expand(name: str, runs: int) -> None:
