@@ -215,7 +215,9 @@ def latest_run(cell_dir: Path) -> RunDir | None:
 def _stamp_order(path: Path) -> tuple[str, int]:
     """``name-YYYYmmdd-HHMMSS[-N]`` in creation order (``-10`` after ``-9``)."""
     head, _, tail = path.name.rpartition("-")
-    return (head, int(tail)) if tail.isdigit() and len(tail) < 6 else (path.name, 0)
+    if tail.isascii() and tail.isdigit() and len(tail) < 6:
+        return (head, int(tail))
+    return (path.name, 0)
 
 
 def _status(run: RunDir) -> str:

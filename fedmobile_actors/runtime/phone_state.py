@@ -62,7 +62,8 @@ class PhoneStateStore:
     @staticmethod
     def from_checkpoint(data: object) -> PhoneStateStore:
         if not isinstance(data, dict) or not all(
-            isinstance(k, str) and k.isdigit() and isinstance(v, bytes) for k, v in data.items()
+            isinstance(k, str) and k.isascii() and k.isdigit() and isinstance(v, bytes)
+            for k, v in data.items()
         ):
             raise WireError("checkpoint's phone state is not a mapping of phone ids to bytes")
         return PhoneStateStore({int(k): v for k, v in data.items()})

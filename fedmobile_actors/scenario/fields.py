@@ -92,7 +92,9 @@ def _item_node(annotation: Any) -> Node:
 
 
 def _is_index(segment: str | int) -> bool:
-    return isinstance(segment, int) or (isinstance(segment, str) and segment.isdigit())
+    if isinstance(segment, str):
+        return segment.isascii() and segment.isdigit()
+    return isinstance(segment, int)
 
 
 def field_names(node: Node) -> list[str]:
@@ -124,7 +126,10 @@ def resolve(path: str | Sequence[str | int]) -> list[Node]:
 
 def split_path(path: str) -> list[str | int]:
     """``'fleet.tiers.0.share'`` -> ``['fleet', 'tiers', 0, 'share']``."""
-    return [int(p) if p.isdigit() else p for p in path.strip().split(".") if p != ""]
+    # isascii: str.isdigit() is also true of superscripts ('²'), which int() refuses.
+    return [
+        int(p) if p.isascii() and p.isdigit() else p for p in path.strip().split(".") if p != ""
+    ]
 
 
 def join_path(parts: Sequence[str | int]) -> str:
