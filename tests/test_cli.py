@@ -49,6 +49,15 @@ def test_a_missing_scenario_is_one_line_and_exit_2(tmp_path: Path, capsys: Any) 
     assert len(err) == 1 and "nope.yaml" in err[0] and "not found" in err[0]
 
 
+def test_an_impossible_shard_partition_is_one_line_and_exit_2(tmp_path: Path, capsys: Any) -> None:
+    """More shards than training windows: one line naming the setting to change, exit code 2."""
+    args = ["run", str(QUICKSTART), "--backend", "inprocess", "-q", "--output", str(tmp_path)]
+    overrides = ["-o", "data.partition.kind=shards", "-o", "data.partition.shards_per_phone=5000"]
+    assert main([*args, *overrides]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "shards_per_phone" in err[0]
+
+
 @pytest.mark.integration
 def test_quickstart_on_ray_learns_and_repeats_itself(
     ray_session: Any, tmp_path: Path, capsys: Any

@@ -1,4 +1,4 @@
-"""Deal training windows to phones: IID, Dirichlet label skew, or natural by subject.
+"""Deal training windows to phones: IID, Dirichlet or shard label skew, or natural by subject.
 
 All partitioners are pure functions of (labels or subjects, number of phones, seed) and return one
 index array per phone, so any host can recompute its phones' shards without asking anyone.
@@ -14,6 +14,7 @@ from fedmobile_actors.scenario.schema import (
     DirichletPartition,
     IidPartition,
     Partition,
+    ShardPartition,
     SubjectPartition,
 )
 from fedmobile_actors.seeding import SERVER, rng
@@ -27,6 +28,8 @@ def partition(
         return iid(len(dataset), phones, seed)
     if isinstance(config, DirichletPartition):
         return dirichlet(dataset.labels, phones, config.alpha, config.min_samples, seed)
+    if isinstance(config, ShardPartition):
+        return shards(dataset.labels, phones, config.shards_per_phone, seed)
     if isinstance(config, SubjectPartition):
         return by_subject(dataset.subjects, phones)
     raise TypeError(f"unknown partition {config!r}")
@@ -65,6 +68,44 @@ def dirichlet(
         f"Dirichlet partition (alpha={alpha}) left a phone with fewer than {need} windows "
         f"after 100 draws; raise alpha or lower min_samples"
     )
+
+
+def shards(labels: np.ndarray, phones: int, shards_per_phone: int, seed: int) -> list[np.ndarray]:
+    """McMahan et al. (2017)'s pathological non-IID split: sort by label, cut, deal shards.
+
+    The windows, sorted by label, are cut into ``phones * shards_per_phone`` shards and each phone
+    is dealt ``shards_per_phone`` of them by a seeded shuffle. Why cut within labels instead of
+    at equal offsets: an equal cut can straddle two labels, and then "a phone holds at most K
+    labels" (what researchers pick K for) no longer holds. Each label gets a number of shards in
+    proportion to its windows (largest remainder, at least one), so shards are equal in size up to
+    the rounding of each label's share. Which windows of a label share a shard is seeded too.
+    """
+    total = phones * shards_per_phone
+    classes, sizes = np.unique(labels, return_counts=True)
+    if total > len(labels):
+        raise DataError(
+            f"shard partition: {phones} phones x {shards_per_phone} shards = {total} shards, "
+            f"more than the {len(labels)} training windows; lower data.partition.shards_per_phone"
+        )
+    if total < len(classes):
+        raise DataError(
+            f"shard partition: {total} shards cannot cover {len(classes)} labels; "
+            f"raise data.partition.shards_per_phone or fleet.phones"
+        )
+    quotas = sizes * total / len(labels)
+    counts = np.minimum(np.maximum(1, np.floor(quotas).astype(int)), sizes)
+    while counts.sum() < total:  # give a shard to the label furthest below its quota
+        room = np.where(counts < sizes, quotas - counts, -np.inf)
+        counts[int(np.argmax(room))] += 1
+    while counts.sum() > total:  # the one-shard floor overshot: take from the furthest above
+        excess = np.where(counts > 1, counts - quotas, -np.inf)
+        counts[int(np.argmax(excess))] -= 1
+    gen = rng(seed, SERVER, 0, "partition/shards")
+    pieces: list[np.ndarray] = []
+    for k, count in zip(classes, counts.tolist(), strict=True):
+        pieces.extend(np.array_split(gen.permutation(np.flatnonzero(labels == k)), count))
+    deal = gen.permutation(total).reshape(phones, shards_per_phone)
+    return [np.sort(np.concatenate([pieces[i] for i in row])).astype(np.int64) for row in deal]
 
 
 def by_subject(subjects: np.ndarray, phones: int) -> list[np.ndarray]:

@@ -472,6 +472,20 @@ class DirichletPartition(Frozen):
     )
 
 
+class ShardPartition(Frozen):
+    """Pathological label skew (McMahan et al. 2017): windows sorted by label, cut into
+    ``phones x shards_per_phone`` shards of one label each, each phone dealt ``shards_per_phone``
+    of them at random, so a phone holds at most that many labels."""
+
+    kind: Literal["shards"] = "shards"
+    shards_per_phone: int = Field(
+        default=2,
+        ge=1,
+        le=10_000,
+        description="Shards each phone is dealt; it holds at most this many labels.",
+    )
+
+
 class SubjectPartition(Frozen):
     """Natural partition: each phone holds the data of one subject (phones cycle over subjects)."""
 
@@ -479,7 +493,8 @@ class SubjectPartition(Frozen):
 
 
 Partition = Annotated[
-    IidPartition | DirichletPartition | SubjectPartition, Field(discriminator="kind")
+    IidPartition | DirichletPartition | ShardPartition | SubjectPartition,
+    Field(discriminator="kind"),
 ]
 
 

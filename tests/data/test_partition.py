@@ -8,9 +8,14 @@ import numpy as np
 import pytest
 
 from fedmobile_actors.data.dataset import MultimodalDataset
-from fedmobile_actors.data.partition import by_subject, dirichlet, iid, partition
+from fedmobile_actors.data.partition import by_subject, dirichlet, iid, partition, shards
 from fedmobile_actors.errors import DataError
-from fedmobile_actors.scenario.schema import DirichletPartition, IidPartition, SubjectPartition
+from fedmobile_actors.scenario.schema import (
+    DirichletPartition,
+    IidPartition,
+    ShardPartition,
+    SubjectPartition,
+)
 
 LABELS = np.arange(3000) % 6
 
@@ -74,6 +79,47 @@ def test_dirichlet_that_cannot_fill_phones_is_a_data_error() -> None:
         dirichlet(np.zeros(6, dtype=np.int64), 5, alpha=0.01, min_samples=8, seed=0)
 
 
+@pytest.mark.parametrize("shards_per_phone", [1, 2, 3])
+def test_shards_give_each_phone_at_most_k_labels(shards_per_phone: int) -> None:
+    """Uneven labels (sizes 100..600) still leave each phone with at most K labels."""
+    labels = np.repeat(np.arange(6), [100, 200, 300, 400, 500, 600])
+    parts = shards(labels, 20, shards_per_phone, seed=0)
+    assert len(parts) == 20
+    assert max(len(np.unique(labels[p])) for p in parts) <= shards_per_phone
+    assert min(len(p) for p in parts) > 0
+
+
+def test_shards_deal_every_window_once() -> None:
+    labels = np.repeat(np.arange(6), [100, 200, 300, 400, 500, 601])
+    assert_disjoint_cover(shards(labels, 17, 2, seed=4), len(labels))
+
+
+def test_shards_with_one_per_phone_split_each_label_between_its_share_of_phones() -> None:
+    """3000 balanced windows, 48 phones x 1 shard: each of the 6 labels lives on 8 phones."""
+    parts = shards(LABELS, 48, 1, seed=2)
+    main = [int(LABELS[p][0]) for p in parts]
+    assert np.bincount(main, minlength=6).tolist() == [8] * 6
+    assert {len(p) for p in parts} == {62, 63}
+
+
+def test_shards_same_seed_same_split_other_seed_other_split() -> None:
+    parts = shards(LABELS, 10, 2, seed=3)
+    again = shards(LABELS, 10, 2, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(parts, again, strict=True))
+    other = shards(LABELS, 10, 2, seed=4)
+    assert not all(np.array_equal(a, b) for a, b in zip(parts, other, strict=True))
+
+
+def test_shards_more_than_windows_is_a_data_error() -> None:
+    with pytest.raises(DataError, match="more than the 10 training windows"):
+        shards(np.arange(10) % 2, 6, 2, seed=0)
+
+
+def test_shards_fewer_than_labels_is_a_data_error() -> None:
+    with pytest.raises(DataError, match="4 shards cannot cover 6 labels"):
+        shards(LABELS, 2, 2, seed=0)
+
+
 def test_by_subject_gives_each_phone_one_subject() -> None:
     """With as many phones as subjects, phone i holds exactly subject i's windows."""
     subjects = np.repeat([3, 5, 9], [4, 6, 5])
@@ -109,5 +155,7 @@ def test_partition_dispatches_on_the_config() -> None:
     assert all(np.array_equal(a, b) for a, b in zip(iid_parts, iid(n, 4, 0), strict=True))
     dir_parts = partition(data, 4, DirichletPartition(alpha=1.0, min_samples=2), seed=0)
     assert_disjoint_cover(dir_parts, n)
+    shard_parts = partition(data, 4, ShardPartition(shards_per_phone=1), seed=0)
+    assert all(len(set(data.labels[p])) == 1 for p in shard_parts)
     subj_parts = partition(data, 4, SubjectPartition(), seed=0)
     assert [set(data.subjects[p]) for p in subj_parts] == [{0}, {1}, {2}, {3}]
