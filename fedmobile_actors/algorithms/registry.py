@@ -5,6 +5,7 @@ from __future__ import annotations
 from fedmobile_actors.algorithms.fedavg import FedAvg
 from fedmobile_actors.algorithms.fedavg_local_momentum import FedAvgLocalMomentum
 from fedmobile_actors.algorithms.fedmobile import FedMobile
+from fedmobile_actors.algorithms.fedmobile_authors import FedMobileAuthors
 from fedmobile_actors.algorithms.fedmobile_no_alpha import FedMobileNoAlpha
 from fedmobile_actors.algorithms.fedmobile_no_shapley import FedMobileNoShapley
 from fedmobile_actors.algorithms.fedprox import FedProx
@@ -24,6 +25,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
         FedMobile,
         FedMobileNoShapley,
         FedMobileNoAlpha,
+        FedMobileAuthors,
     )
 }
 

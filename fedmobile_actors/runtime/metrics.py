@@ -32,6 +32,8 @@ class RoundMetrics:
     bytes_down: int
     bytes_up: int
     clusters: int = 0  # FedMobile: generator clusters this round
+    #: mean over phones of each phone's model on its own held-out windows (rounds.eval_per_phone)
+    accuracy_per_phone: float = float("nan")
     shapley_weights: tuple[float, ...] = field(default_factory=tuple)
 
     @staticmethod
@@ -52,6 +54,7 @@ FLOAT_METRIC_COLUMNS = (
     "accuracy_missing",
     "loss",
     "train_loss",
+    "accuracy_per_phone",
 )
 
 

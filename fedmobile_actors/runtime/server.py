@@ -191,6 +191,7 @@ class Server:
             full = self.strategy.evaluate(self.state, test, self._test_full, pooled)
             miss = self.strategy.evaluate(self.state, test, self._test_missing, pooled)
             acc_full, loss, acc_missing = full.accuracy, full.loss, miss.accuracy
+        acc_phones = self._per_phone_accuracy() if evaluate else math.nan
         train_losses = [u.metrics["train_loss"] for u in updates if "train_loss" in u.metrics]
         uploaded = (Outcome.REPORTED, Outcome.LATE, Outcome.STALE)
         return RoundMetrics(
@@ -200,6 +201,7 @@ class Server:
             accuracy_full=acc_full,
             accuracy_missing=acc_missing,
             loss=loss,
+            accuracy_per_phone=acc_phones,
             train_loss=float(np.mean(train_losses)) if train_losses else math.nan,
             dispatched=step.dispatched,
             reported=len(updates),
@@ -211,6 +213,22 @@ class Server:
             bytes_down=sum(t.down_bytes for t in step.tasks),
             bytes_up=sum(t.up_bytes for t in step.tasks if t.outcome in uploaded),
         )
+
+    def _per_phone_accuracy(self) -> float:
+        """The authors' evaluation (when ``rounds.eval_per_phone``): each phone's model (global
+        weights with its own state, e.g. BatchNorm statistics; the initial values before it has
+        trained) on its own held-out windows, averaged uniformly over phones that have any."""
+        if not self.scenario.rounds.eval_per_phone:
+            return math.nan
+        accuracies = []
+        for phone in range(self.scenario.fleet.phones):
+            own = self.world.phone_test(phone)
+            if len(own) == 0:
+                continue
+            state = self.phone_states.arrays(phone) if self.stateful else None
+            result = self.strategy.evaluate(self.state, own.dataset, own.present, state)
+            accuracies.append(result.accuracy)
+        return float(np.mean(accuracies)) if accuracies else math.nan
 
     @staticmethod
     def _with_aggregation(

@@ -77,6 +77,17 @@ class World:
         mask = presence(len(shard), rates, self.modality_names, self.scenario.seed, phone_id)
         return LocalData(shard, mask)
 
+    def phone_test(self, phone_id: int) -> LocalData:
+        """Phone ``phone_id``'s own held-out windows, every modality present (the authors test
+        each node on its own complete split): the test windows of the subjects its training
+        shard holds. Under the natural (subject) partition that is its subject's held-out
+        windows; phones sharing a subject share them."""
+        start, end = int(self.data.offsets[phone_id]), int(self.data.offsets[phone_id + 1])
+        subjects = np.unique(self.split.train.subjects[start:end])
+        test = self.split.test
+        own = test.subset(np.flatnonzero(np.isin(test.subjects, subjects)))
+        return LocalData(own, {m: np.ones(len(own), dtype=bool) for m in self.modality_names})
+
     @cached_property
     def learnable(self) -> tuple[str, ...]:
         """Modalities present on at least one phone; a generator can learn only these."""
@@ -103,6 +114,8 @@ class World:
             seed=self.scenario.seed,
             learnable=self.learnable,
             proxy=self.split.proxy,
+            step_dropout=self.scenario.modalities.training_dropout,
+            leaky_test=self.split.test if _leaks_test(self.scenario) else None,
         )
 
     def test_presence(self, missing: bool) -> dict[str, np.ndarray]:
@@ -119,6 +132,14 @@ class World:
             for rule in self.scenario.modalities.missing:
                 rates[rule.modality] = max(rates.get(rule.modality, 0.0), rule.rate)
         return presence(n, rates, self.modality_names, self.scenario.seed, SERVER)
+
+
+def _leaks_test(scenario: Scenario) -> bool:
+    """Whether the strategy is configured to score its decisions on the test set (and says so)."""
+    algo = scenario.algorithm
+    return algo.name == "fedmobile_authors" and (
+        algo.fedmobile_authors.selection_split == "test_leaky"
+    )
 
 
 def _load_shared(scenario: Scenario) -> SharedData:
