@@ -185,9 +185,19 @@ def run_cell(cell: Cell, runs_dir: Path, checkpoint_every: int, quiet: bool) -> 
     if info.status != "finished":
         raise SystemExit(f"{run_dir.path}: run ended {info.status}; not recorded")
     rows = run_dir.read_metrics()
-    # Sum of the rounds' own wall times (training, aggregation, evaluation), so a resumed cell
-    # counts each round once and start-up is left out.
-    return to_record(cell, rows, sum(_num(r.get("wall_time_s")) for r in rows))
+    return to_record(cell, rows, run_wall_s(rows))
+
+
+def run_wall_s(rows: list[dict[str, Any]]) -> float:
+    """Wall seconds of a run from its metrics: ``wall_time_s`` counts from each start of the
+    driver, so a resumed run's clock restarts; the segments are summed (start-up excluded)."""
+    total, previous = 0.0, 0.0
+    for row in rows:
+        wall = _num(row.get("wall_time_s"))
+        if wall < previous:
+            total += previous
+        previous = wall
+    return total + previous
 
 
 def _unfinished_run(cell: Cell, runs_dir: Path) -> Path | None:
