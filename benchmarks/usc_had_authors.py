@@ -23,6 +23,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,6 +246,43 @@ def run_grid(args: argparse.Namespace) -> None:
             )
 
 
+def time_rounds(algorithms: Sequence[str], rounds: int, rate: float) -> list[dict[str, Any]]:
+    """Wall and CPU seconds of each of the first ``rounds`` rounds of each algorithm (seed 0),
+    in this process (in-process backend, one torch thread). CPU time is what the grid costs on
+    an idle core; wall time also shows what the machine's other load added."""
+    import torch
+
+    from fedmobile_actors.runtime.inprocess import InProcessBackend
+    from fedmobile_actors.scenario import load_scenario
+
+    torch.set_num_threads(1)
+    out = []
+    for algorithm in algorithms:
+        cell = Cell(algorithm, rate, 0, rounds)
+        started_wall, started_cpu = time.perf_counter(), time.process_time()
+        backend = InProcessBackend(load_scenario(SCENARIO, overrides(cell, 0)))
+        setup = (time.perf_counter() - started_wall, time.process_time() - started_cpu)
+        for _ in range(rounds):
+            wall, cpu = time.perf_counter(), time.process_time()
+            result = backend.run_round()
+            assert result is not None
+            row = {
+                "algorithm": algorithm,
+                "round": result.metrics.round,
+                "wall_s": round(time.perf_counter() - wall, 1),
+                "cpu_s": round(time.process_time() - cpu, 1),
+                "setup_wall_s": round(setup[0], 1),
+                "setup_cpu_s": round(setup[1], 1),
+                "bytes_down": result.metrics.bytes_down,
+                "bytes_up": result.metrics.bytes_up,
+                "virtual_time_s": round(result.metrics.virtual_time_s, 1),
+            }
+            print(json.dumps(row), flush=True)
+            out.append(row)
+        backend.shutdown()
+    return out
+
+
 # ---- the report ------------------------------------------------------------------------------
 
 
@@ -360,7 +398,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--commit", action="store_true", help="git-commit the JSON per cell")
     parser.add_argument("--report", action="store_true", help="write the docs section and plot")
     parser.add_argument("--verbose", action="store_true", help="show each run's progress")
+    parser.add_argument(
+        "--time-rounds", type=int, default=0, help="only time this many rounds per algorithm"
+    )
     args = parser.parse_args(argv)
+    if args.time_rounds:
+        time_rounds(args.algorithms, args.time_rounds, args.rates[0])
+        return
     if args.report:
         write_report(args.rounds)
         return
