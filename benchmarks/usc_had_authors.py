@@ -166,7 +166,14 @@ def _num(value: Any) -> float:
 # ---- running cells ---------------------------------------------------------------------------
 
 
-def run_cell(cell: Cell, runs_dir: Path, checkpoint_every: int, quiet: bool) -> dict[str, Any]:
+def run_cell(
+    cell: Cell,
+    runs_dir: Path,
+    checkpoint_every: int,
+    quiet: bool,
+    scenario_path: Path = SCENARIO,
+    extra: Sequence[str] = (),
+) -> dict[str, Any]:
     """Run (or resume) one cell through the project's driver and return its record."""
     import torch
 
@@ -180,7 +187,7 @@ def run_cell(cell: Cell, runs_dir: Path, checkpoint_every: int, quiet: bool) -> 
         print(f"  resuming {unfinished}", file=sys.stderr, flush=True)
         run_dir = resume_run(unfinished, quiet=quiet)
     else:
-        scenario = load_scenario(SCENARIO, overrides(cell, checkpoint_every))
+        scenario = load_scenario(scenario_path, [*overrides(cell, checkpoint_every), *extra])
         run_dir = run_scenario(scenario, quiet=quiet, output_dir=runs_dir)
     info = RunDir.open(run_dir.path).read_run_info()
     if info.status != "finished":
@@ -219,19 +226,27 @@ def _unfinished_run(cell: Cell, runs_dir: Path) -> Path | None:
 
 
 def run_grid(args: argparse.Namespace) -> None:
-    done = {record_key(r) for r in read_results()}
+    results = Path(args.results)
+    done = {record_key(r) for r in read_results(results)}
     cells = grid(args.rounds, args.algorithms, args.rates, args.seeds)
     todo = [c for c in cells if c.key() not in done]
     print(
-        f"{len(cells) - len(todo)} of {len(cells)} cells already in {RESULTS.name}; "
+        f"{len(cells) - len(todo)} of {len(cells)} cells already in {results.name}; "
         f"{len(todo)} to run",
         file=sys.stderr,
         flush=True,
     )
     for i, cell in enumerate(todo[: args.max_cells], start=1):
         print(f"[{i}/{len(todo)}] {cell.name}", file=sys.stderr, flush=True)
-        record = run_cell(cell, Path(args.runs_dir), args.checkpoint_every, not args.verbose)
-        append_result(record)
+        record = run_cell(
+            cell,
+            Path(args.runs_dir),
+            args.checkpoint_every,
+            not args.verbose,
+            Path(args.scenario),
+            args.override,
+        )
+        append_result(record, results)
         print(
             f"  final {record['final_accuracy']:.4f} best {record['best_accuracy']:.4f} "
             f"(round {record['best_round']}), {record['wall_s']:.0f} s",
@@ -239,7 +254,7 @@ def run_grid(args: argparse.Namespace) -> None:
             flush=True,
         )
         if args.commit:
-            subprocess.run(["git", "-C", str(REPO), "add", str(RESULTS)], check=True)
+            subprocess.run(["git", "-C", str(REPO), "add", str(results)], check=True)
             subprocess.run(
                 ["git", "-C", str(REPO), "commit", "-q", "-m", f"usc_had_authors: {cell.name}"],
                 check=True,
@@ -366,14 +381,17 @@ def write_plot(records: list[dict[str, Any]], rounds: int, path: Path = PLOT) ->
         ax.set_xlabel("round")
         ax.set_ylabel("mean per-phone test accuracy (%)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.lines:
+            ax.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
 
 
-def write_report(rounds: int, results_md: Path = RESULTS_MD, plot: Path = PLOT) -> None:
-    records = read_results()
+def write_report(
+    rounds: int, results_md: Path = RESULTS_MD, plot: Path = PLOT, results: Path = RESULTS
+) -> None:
+    records = read_results(results)
     section = report_markdown(records, rounds)
     text = results_md.read_text() if results_md.is_file() else ""
     if BEGIN in text and END in text:
@@ -395,6 +413,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--max-cells", type=int, default=None, help="stop after this many cells")
     parser.add_argument("--runs-dir", default=str(Path(tempfile.gettempdir()) / "usc_had_authors"))
     parser.add_argument("--checkpoint-every", type=int, default=10)
+    parser.add_argument("--scenario", default=str(SCENARIO))
+    parser.add_argument("--results", default=str(RESULTS), help="the JSON file of records")
+    parser.add_argument(
+        "--override", action="append", default=[], help="extra dotted=value for every cell"
+    )
     parser.add_argument("--commit", action="store_true", help="git-commit the JSON per cell")
     parser.add_argument("--report", action="store_true", help="write the docs section and plot")
     parser.add_argument("--verbose", action="store_true", help="show each run's progress")
@@ -406,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         time_rounds(args.algorithms, args.time_rounds, args.rates[0])
         return
     if args.report:
-        write_report(args.rounds)
+        write_report(args.rounds, results=Path(args.results))
         return
     run_grid(args)
 
