@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fedmobile_actors.algorithms.admission import admit
 from fedmobile_actors.algorithms.aggregation import weighted_average
 from fedmobile_actors.algorithms.clustering import kmeans_labels
 from fedmobile_actors.algorithms.fedavg import FedAvg
@@ -217,8 +218,17 @@ class FedMobileAuthors(FedAvg):
     def aggregate(
         self, state: GlobalState, updates: Sequence[ClientUpdate], staleness: Sequence[float]
     ) -> AggregationResult:
+        # The same guard as every strategy, against what an update must hold here: the model's
+        # parameters and the phone's BatchNorm statistics.
+        expected = {
+            **{k: a for k, a in state.arrays.items() if not k.startswith(GEN_PREFIX)},
+            **self._initial_local,
+        }
+        admitted, _factors, rejected = admit(expected, updates, staleness)
+        updates = admitted
         if not updates:
-            return AggregationResult(GlobalState(state.version + 1, state.arrays, state.info))
+            same = GlobalState(state.version + 1, state.arrays, state.info)
+            return AggregationResult(same, {"rejected": rejected})
         assert self.selection is not None
         last = float(state.info.get(LAST_ACCURACY, 1.0 / self.context.num_classes))
         models = [u.arrays for u in updates]
@@ -232,6 +242,7 @@ class FedMobileAuthors(FedAvg):
         arrays = {**shared, **get_arrays(generator, GEN_PREFIX)}
         info = {**state.info, LAST_ACCURACY: accuracy}
         metrics = {
+            "rejected": rejected,
             "clusters": clusters,
             "shapley_weights": weights,
             "kept": len(kept),
