@@ -32,8 +32,9 @@ class RoundMetrics:
     bytes_down: int
     bytes_up: int
     clusters: int = 0  # FedMobile: generator clusters this round
-    #: mean over phones of each phone's model on its own held-out windows (rounds.eval_per_phone)
-    accuracy_per_phone: float = float("nan")
+    #: mean over phones of each phone's model on its own held-out windows; None unless
+    #: rounds.eval_per_phone asks for it (or in rounds not evaluated)
+    accuracy_per_phone: float | None = None
     shapley_weights: tuple[float, ...] = field(default_factory=tuple)
 
     @staticmethod
@@ -54,7 +55,6 @@ FLOAT_METRIC_COLUMNS = (
     "accuracy_missing",
     "loss",
     "train_loss",
-    "accuracy_per_phone",
 )
 
 

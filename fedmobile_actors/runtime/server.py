@@ -191,7 +191,7 @@ class Server:
             full = self.strategy.evaluate(self.state, test, self._test_full, pooled)
             miss = self.strategy.evaluate(self.state, test, self._test_missing, pooled)
             acc_full, loss, acc_missing = full.accuracy, full.loss, miss.accuracy
-        acc_phones = self._per_phone_accuracy() if evaluate else math.nan
+        acc_phones = self._per_phone_accuracy() if evaluate else None
         train_losses = [u.metrics["train_loss"] for u in updates if "train_loss" in u.metrics]
         uploaded = (Outcome.REPORTED, Outcome.LATE, Outcome.STALE)
         return RoundMetrics(
@@ -214,12 +214,12 @@ class Server:
             bytes_up=sum(t.up_bytes for t in step.tasks if t.outcome in uploaded),
         )
 
-    def _per_phone_accuracy(self) -> float:
+    def _per_phone_accuracy(self) -> float | None:
         """The authors' evaluation (when ``rounds.eval_per_phone``): each phone's model (global
         weights with its own state, e.g. BatchNorm statistics; the initial values before it has
         trained) on its own held-out windows, averaged uniformly over phones that have any."""
         if not self.scenario.rounds.eval_per_phone:
-            return math.nan
+            return None
         accuracies = []
         for phone in range(self.scenario.fleet.phones):
             own = self.world.phone_test(phone)
@@ -228,7 +228,7 @@ class Server:
             state = self.phone_states.arrays(phone) if self.stateful else None
             result = self.strategy.evaluate(self.state, own.dataset, own.present, state)
             accuracies.append(result.accuracy)
-        return float(np.mean(accuracies)) if accuracies else math.nan
+        return float(np.mean(accuracies)) if accuracies else None
 
     @staticmethod
     def _with_aggregation(

@@ -133,3 +133,15 @@ def test_clipped_shapley_and_its_cache_defect(setting: Setting, monkeypatch: Any
     skewed = defect._clipped_shapley(means, models=10, version=1)
     assert skewed != pytest.approx([1 / 6] * 3)
     assert max(skewed) > 0.5
+
+
+def test_fedavg_under_the_same_protocol_keeps_adam_on_the_phone(setting: Setting) -> None:
+    """``algorithm.optimizer: adam`` makes FedAvg stateful: the moments go to the phone's state,
+    never into the update."""
+    fedavg = make_strategy(make_context(setting, "fedavg", optimizer="adam", weight_decay=1e-4))
+    assert fedavg.is_stateful()
+    payload = fedavg.payload(fedavg.initial_state())
+    update = fedavg.local_update(payload, setting.phones[0], 0, 0, task_id=0)
+    assert update.phone_state is not None
+    assert any(k.startswith("adam.") for k in update.phone_state)
+    assert not any(k.startswith("adam.") for k in update.arrays)

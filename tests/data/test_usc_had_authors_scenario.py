@@ -48,9 +48,7 @@ def test_runs_end_to_end_on_a_tiny_release(tmp_path: Path, split: str) -> None:
     overrides = small(
         release, tmp_path / "cache", f"algorithm.fedmobile_authors.selection_split={split}"
     )
-    run = run_scenario(
-        load_scenario(SCENARIO, overrides), quiet=True, output_dir=tmp_path / "runs"
-    )
+    run = run_scenario(load_scenario(SCENARIO, overrides), quiet=True, output_dir=tmp_path / "runs")
     rows = run.read_metrics()
     assert [r["round"] for r in rows] == [1, 2]
     assert all(0.0 <= r["accuracy_per_phone"] <= 1.0 for r in rows)
@@ -75,9 +73,7 @@ def test_one_round_on_the_real_release(tmp_path: Path) -> None:
         "output.plots=false",
         "output.checkpoint_every=0",
     ]
-    run = run_scenario(
-        load_scenario(SCENARIO, overrides), quiet=True, output_dir=tmp_path / "runs"
-    )
+    run = run_scenario(load_scenario(SCENARIO, overrides), quiet=True, output_dir=tmp_path / "runs")
     (row,) = run.read_metrics()
     assert row["reported"] == 10
     assert not math.isnan(row["accuracy_per_phone"])
