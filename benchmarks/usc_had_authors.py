@@ -18,6 +18,7 @@ docs/results.md between markers, and docs/images/usc_had_authors.png) is written
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -126,14 +127,17 @@ def record_key(record: dict[str, Any]) -> tuple[str, float, int, int]:
 
 
 def append_result(record: dict[str, Any], path: Path = RESULTS) -> None:
-    """Append one record, writing a temporary file and renaming it (never half a file)."""
-    records = [r for r in read_results(path) if record_key(r) != record_key(record)]
-    records.append(record)
+    """Append one record, writing a temporary file and renaming it (never half a file); a lock
+    file serialises two grid processes writing different cells into one file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
-        json.dump(records, tmp, indent=1)
-        tmp.write("\n")
-    os.replace(tmp.name, path)
+    with open(path.parent / f".{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        records = [r for r in read_results(path) if record_key(r) != record_key(record)]
+        records.append(record)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
+            json.dump(records, tmp, indent=1)
+            tmp.write("\n")
+        os.replace(tmp.name, path)
 
 
 def to_record(cell: Cell, rows: list[dict[str, Any]], wall_s: float) -> dict[str, Any]:
