@@ -358,7 +358,8 @@ def report_markdown(records: list[dict[str, Any]], rounds: int) -> str:
             f"{100 * p[0]:.2f} ± {100 * p[1]:.2f} | {r['wall_s']:.0f} |"
         )
     if not rows:
-        lines.append("| - | no cell at this round count yet | | | | | |")
+        lines += ["| - | no cell at this round count yet | | | | | |", "", END]
+        return "\n".join(lines)
     lines += ["", f"![accuracy vs round](images/{PLOT.name})", "", END]
     return "\n".join(lines)
 
@@ -409,7 +410,8 @@ def write_report(
         text = text.rstrip("\n") + "\n\n## FedMobile as its authors ran it (issue 11)\n\n"
         text += section + "\n"
     results_md.write_text(text)
-    write_plot(records, rounds, plot)
+    if any(int(r["rounds"]) == rounds for r in records):
+        write_plot(records, rounds, plot)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

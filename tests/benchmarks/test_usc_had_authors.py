@@ -113,3 +113,36 @@ def test_report_is_written_from_the_file(tmp_path: Path) -> None:
     write_report(3, md, plot, results)  # a second report replaces the section, never appends it
     assert md.read_text() == text
     assert "no cell at this round count yet" in report_markdown(records, 50)
+
+
+def test_an_interrupted_cell_resumes_from_its_checkpoint(tmp_path: Path, capsys: Any) -> None:
+    """A cell cut after round 1 is resumed in its run directory, not started again, and gives
+    the rows a whole run gives."""
+    from benchmarks.usc_had_authors import SCENARIO, overrides
+    from fedmobile_actors.orchestration.driver import run_scenario
+    from fedmobile_actors.scenario import load_scenario
+
+    release = write_release(tmp_path / "usc")
+    extra = [
+        f"data.source.path={release}",
+        f"data.source.cache_dir={tmp_path / 'cache'}",
+        "data.source.window=8",
+        "data.source.stride=4",
+        "data.source.subjects=[1, 2, 3]",
+        "fleet.phones=3",
+        "rounds.clients_per_round=3",
+    ]
+    cell = Cell("fedavg", 0.8, 0, 2)
+    scenario = load_scenario(SCENARIO, [*overrides(cell, 1), *extra])
+    run_scenario(scenario, quiet=True, output_dir=tmp_path / "runs", stop_after=1)
+    whole = run_scenario(scenario, quiet=True, output_dir=tmp_path / "whole")
+    results = tmp_path / "results.json"
+    args = [
+        "--rounds", "2", "--algorithms", "fedavg", "--rates", "0.8", "--seeds", "0",
+        "--results", str(results), "--runs-dir", str(tmp_path / "runs"),
+        "--checkpoint-every", "1",
+    ]  # fmt: skip
+    main([*args, *(x for o in extra for x in ("--override", o))])
+    assert "resuming" in capsys.readouterr().err
+    (record,) = read_results(results)
+    assert record["accuracy_per_round"] == [r["accuracy_per_phone"] for r in whole.read_metrics()]
