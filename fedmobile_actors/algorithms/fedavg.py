@@ -27,6 +27,7 @@ from fedmobile_actors.algorithms.strategy import (
 from fedmobile_actors.algorithms.training import (
     ExtraLoss,
     Fill,
+    LocalAdam,
     LocalOptimizer,
     LocalSGD,
     evaluate_model,
@@ -34,6 +35,7 @@ from fedmobile_actors.algorithms.training import (
     zero_fill,
 )
 from fedmobile_actors.data.dataset import LocalData, MultimodalDataset
+from fedmobile_actors.data.step_dropout import StepDropoutSampler
 from fedmobile_actors.seeding import SERVER, int_seed
 
 
@@ -61,7 +63,7 @@ class FedAvg(Strategy):
         }
 
     def is_stateful(self) -> bool:
-        return self.stateful or bool(self.local_keys)
+        return self.stateful or bool(self.local_keys) or self.context.algorithm.optimizer == "adam"
 
     def initial_state(self) -> GlobalState:
         return GlobalState(version=0, arrays=self.shared_arrays())
@@ -103,11 +105,35 @@ class FedAvg(Strategy):
         """The local optimizer of one task; a stateful subclass restores its moments here (or
         returns a ``LocalAdam`` restored with ``load_state``)."""
         algo = self.context.algorithm
+        if algo.optimizer == "adam":
+            adam = LocalAdam(
+                list(self.model.parameters()), lr=algo.lr, weight_decay=algo.weight_decay
+            )
+            if phone_state is not None:
+                adam.load_state(phone_state, self._param_names)
+            return adam
         return LocalSGD(list(self.model.parameters()), lr=algo.lr, momentum=algo.momentum)
 
+    @property
+    def _param_names(self) -> list[str]:
+        return [n for n, _ in self.model.named_parameters()]
+
     def phone_state_after(self, optimizer: LocalOptimizer) -> Arrays | None:
-        """The phone's state after a task: the model's local arrays (None when it has none)."""
-        return self.local_arrays() if self.local_keys else None
+        """The phone's state after a task: the model's local arrays and, with ``adam``, the
+        optimizer's moments (None when there is neither)."""
+        state = self.local_arrays() if self.local_keys else {}
+        if isinstance(optimizer, LocalAdam):
+            state.update(optimizer.state_arrays(self._param_names))
+        return state or None
+
+    def step_dropout(self, phone_id: int, task_id: int) -> StepDropoutSampler | None:
+        """The scenario's training-time dropout for one task, drawn from a generator keyed by
+        (seed, phone, task), so a re-run task drops the same rows; None without one."""
+        rules = self.context.step_dropout
+        if not rules:
+            return None
+        seed = int_seed(self.context.seed, phone_id, task_id, "step-dropout")
+        return StepDropoutSampler(rules, torch.Generator().manual_seed(seed))
 
     def train_fill(self, rng: torch.Generator) -> Fill:
         """How absent feature slices are filled during local training."""
@@ -142,6 +168,7 @@ class FedAvg(Strategy):
                 fill=self.train_fill(rng),
                 extra_loss=self.extra_loss(payload),
                 optimizer=optimizer,
+                step_dropout=self.step_dropout(phone_id, task_id),
             )
         return ClientUpdate(
             phone_id=phone_id,

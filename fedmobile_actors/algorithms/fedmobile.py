@@ -233,7 +233,15 @@ class FedMobile(FedAvg):
         before = evaluate_model(self.model, data.dataset, data.present, fill)
         optimizer = self.make_optimizer(phone_state)
         with self.keyed_dropout(phone_id, task_id):
-            train_loss = train_local(self.model, data, algo, rng, fill=fill, optimizer=optimizer)
+            train_loss = train_local(
+                self.model,
+                data,
+                algo,
+                rng,
+                fill=fill,
+                optimizer=optimizer,
+                step_dropout=self.step_dropout(phone_id, task_id),
+            )
             after = evaluate_model(self.model, data.dataset, data.present, fill)
             gen_losses = train_generator(
                 self.generator, self.model, data, self.config, self.learnable, rng, algo.batch_size

@@ -15,6 +15,7 @@ from fedmobile_actors.algorithms import plugins
 from fedmobile_actors.algorithms.fedavg import FedAvg
 from fedmobile_actors.algorithms.fedavg_local_momentum import FedAvgLocalMomentum
 from fedmobile_actors.algorithms.fedmobile import FedMobile
+from fedmobile_actors.algorithms.fedmobile_authors import FedMobileAuthors
 from fedmobile_actors.algorithms.fedmobile_no_alpha import FedMobileNoAlpha
 from fedmobile_actors.algorithms.fedmobile_no_shapley import FedMobileNoShapley
 from fedmobile_actors.algorithms.fedmobile_xmodal import FedMobileXModal
@@ -36,6 +37,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
         FedMobileNoShapley,
         FedMobileNoAlpha,
         FedMobileXModal,
+        FedMobileAuthors,
     )
 }
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fedmobile_actors.data.dataset import LocalData, MultimodalDataset
-from fedmobile_actors.scenario.schema import AlgorithmConfig, ModelConfig
+from fedmobile_actors.scenario.schema import AlgorithmConfig, ModelConfig, StepDropout
 
 Arrays = dict[str, np.ndarray]
 
@@ -28,7 +28,9 @@ class AlgorithmContext:
     ``learnable`` lists the modalities present on at least one phone: a modality absent on every
     phone cannot be learned by any generator, and strategies zero-fill it.
     ``proxy`` is the server's labelled proxy set (None when the scenario has none); phones never
-    receive it.
+    receive it. ``step_dropout`` is the scenario's training-time dropout (redrawn every step).
+    ``leaky_test`` is the test set, handed over only when a strategy is configured to leak it
+    (``fedmobile_authors.selection_split: test_leaky``), so the leak is never silent.
     """
 
     shapes: Mapping[str, tuple[int, int]]
@@ -38,6 +40,8 @@ class AlgorithmContext:
     seed: int
     learnable: tuple[str, ...]
     proxy: MultimodalDataset | None = None
+    step_dropout: tuple[StepDropout, ...] = ()
+    leaky_test: MultimodalDataset | None = None
 
 
 @dataclass(frozen=True)

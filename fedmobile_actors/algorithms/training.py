@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from fedmobile_actors.algorithms.model import MultimodalNet
 from fedmobile_actors.algorithms.strategy import Evaluation
 from fedmobile_actors.data.dataset import LocalData, MultimodalDataset
+from fedmobile_actors.data.step_dropout import StepDropoutSampler
 from fedmobile_actors.scenario.schema import AlgorithmConfig
 
 Features = dict[str, torch.Tensor]
@@ -64,6 +65,23 @@ class Batchable:
             present={n: t[index] for n, t in self.present.items()},
             labels=self.labels[index],
         )
+
+    def dropped(self, sampler: StepDropoutSampler | None) -> Batchable:
+        """This batch with the step's training-time dropout applied (itself when none): the
+        dropped rows' input zeroed (``zero_input``) or marked absent (``absent``)."""
+        if sampler is None:
+            return self
+        inputs, present = dict(self.inputs), dict(self.present)
+        for drop in sampler.draw(len(self)):
+            if drop.mode == "zero_input":
+                x = inputs[drop.modality].clone()
+                x[drop.rows] = 0.0
+                inputs[drop.modality] = x
+            else:
+                mask = present[drop.modality].clone()
+                mask[drop.rows] = False
+                present[drop.modality] = mask
+        return Batchable(inputs=inputs, present=present, labels=self.labels)
 
 
 class LocalSGD:
@@ -233,11 +251,13 @@ def train_local(
     fill: Fill = zero_fill,
     extra_loss: ExtraLoss | None = None,
     optimizer: LocalOptimizer | None = None,
+    step_dropout: StepDropoutSampler | None = None,
 ) -> float:
     """``config.local_epochs`` of mini-batch SGD in place; returns the mean training loss.
 
     ``optimizer`` (over ``model.parameters()``) lets a stateful strategy carry its moments from
-    one task of a phone to the next; by default a fresh one per task."""
+    one task of a phone to the next; by default a fresh one per task. ``step_dropout`` drops a
+    modality from random rows of every batch, redrawn each step (the authors' protocol)."""
     batches = Batchable.of(data.dataset, data.present)
     model.train()
     optim: LocalOptimizer | None = optimizer
@@ -247,7 +267,7 @@ def train_local(
     for _epoch in range(config.local_epochs):
         order = torch.randperm(len(batches), generator=rng)
         for start in range(0, len(batches), config.batch_size):
-            batch = batches.take(order[start : start + config.batch_size])
+            batch = batches.take(order[start : start + config.batch_size]).dropped(step_dropout)
             feats = fill(model.encode(batch.inputs, batch.present), batch.present, batch.labels)
             loss = F.cross_entropy(model.classify(feats), batch.labels)
             if extra_loss is not None:

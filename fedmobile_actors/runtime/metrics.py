@@ -33,6 +33,9 @@ class RoundMetrics:
     bytes_down: int
     bytes_up: int
     clusters: int = 0  # FedMobile: generator clusters this round
+    #: mean over phones of each phone's model on its own held-out windows; None unless
+    #: rounds.eval_per_phone asks for it (or in rounds not evaluated)
+    accuracy_per_phone: float | None = None
     shapley_weights: tuple[float, ...] = field(default_factory=tuple)
     # Per group of phones ("tier/budget", "availability/night", "subject/subject 3"): phones,
     # accuracy on the group's own test windows (every modality present; None when the round was

@@ -249,6 +249,7 @@ class Server:
             val_missing = self.strategy.evaluate(
                 self.state, proxy, self._val_missing, pooled
             ).accuracy
+        acc_phones = self._per_phone_accuracy() if evaluate else None
         train_losses = [u.metrics["train_loss"] for u in updates if "train_loss" in u.metrics]
         uploaded = (Outcome.REPORTED, Outcome.LATE, Outcome.STALE)
         return RoundMetrics(
@@ -258,6 +259,7 @@ class Server:
             accuracy_full=acc_full,
             accuracy_missing=acc_missing,
             loss=loss,
+            accuracy_per_phone=acc_phones,
             train_loss=float(np.mean(train_losses)) if train_losses else math.nan,
             dispatched=step.dispatched,
             reported=len(updates),
@@ -272,6 +274,22 @@ class Server:
             accuracy_val_full=val_full,
             accuracy_val_missing=val_missing,
         )
+
+    def _per_phone_accuracy(self) -> float | None:
+        """The authors' evaluation (when ``rounds.eval_per_phone``): each phone's model (global
+        weights with its own state, e.g. BatchNorm statistics; the initial values before it has
+        trained) on its own held-out windows, averaged uniformly over phones that have any."""
+        if not self.scenario.rounds.eval_per_phone:
+            return None
+        accuracies = []
+        for phone in range(self.scenario.fleet.phones):
+            own = self.world.phone_test(phone)
+            if len(own) == 0:
+                continue
+            state = self.phone_states.arrays(phone) if self.stateful else None
+            result = self.strategy.evaluate(self.state, own.dataset, own.present, state)
+            accuracies.append(result.accuracy)
+        return float(np.mean(accuracies)) if accuracies else None
 
     @staticmethod
     def _with_aggregation(

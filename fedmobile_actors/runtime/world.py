@@ -17,7 +17,6 @@ from fedmobile_actors.algorithms.strategy import AlgorithmContext
 from fedmobile_actors.data import (
     DatasetSplit,
     LocalData,
-    MultimodalDataset,
     load_split,
     partition,
     phone_test_windows,
@@ -126,16 +125,19 @@ class World:
         possibly repeated); see ``phone_test``."""
         return self._phone_test_index[phone_id]
 
-    def phone_test(self, phone_id: int) -> MultimodalDataset:
-        """Phone ``phone_id``'s held-out test windows: data like its own, never trained on.
+    def phone_test(self, phone_id: int) -> LocalData:
+        """Phone ``phone_id``'s held-out test windows, every modality present: data like its own,
+        never trained on.
 
         With a natural (by-subject) partition these are the test windows of the phone's
-        subjects; otherwise (or when its subjects have no test windows, as with USC-HAD's
-        test-by-subject split) a draw from the test set with the label mix of the phone's shard
-        (data.partition.phone_test_windows). Fixed by the seed and used only for reporting: how
-        well the global model serves this phone's data.
+        subjects (the authors test each node on its own complete split); otherwise (or when its
+        subjects have no test windows, as with USC-HAD's test-by-subject split) a draw from the
+        test set with the label mix of the phone's shard (data.partition.phone_test_windows).
+        Fixed by the seed and used only for reporting: how well the global model serves this
+        phone's data (per-group results, and ``rounds.eval_per_phone``).
         """
-        return self.split.test.subset(self.phone_test_index(phone_id))
+        own = self.split.test.subset(self.phone_test_index(phone_id))
+        return LocalData(own, {m: np.ones(len(own), dtype=bool) for m in self.modality_names})
 
     @cached_property
     def phone_groups(self) -> dict[str, tuple[str, ...]]:
@@ -159,6 +161,8 @@ class World:
             seed=self.scenario.seed,
             learnable=self.learnable,
             proxy=self.split.proxy,
+            step_dropout=self.scenario.modalities.training_dropout,
+            leaky_test=self.split.test if _leaks_test(self.scenario) else None,
         )
 
     def test_presence(self, missing: bool) -> dict[str, np.ndarray]:
@@ -201,6 +205,14 @@ def main_values(shared: SharedData, column: str) -> list[int]:
     for start, end in zip(shared.offsets[:-1], shared.offsets[1:], strict=True):
         out.append(int(np.argmax(np.bincount(values[start:end]))) if end > start else -1)
     return out
+
+
+def _leaks_test(scenario: Scenario) -> bool:
+    """Whether the strategy is configured to score its decisions on the test set (and says so)."""
+    algo = scenario.algorithm
+    return algo.name == "fedmobile_authors" and (
+        algo.fedmobile_authors.selection_split == "test_leaky"
+    )
 
 
 def _load_shared(scenario: Scenario) -> SharedData:

@@ -528,6 +528,21 @@ class MissingRule(Frozen):
     phones: float = Field(default=1.0, ge=0, le=1, description="Fraction of phones affected.")
 
 
+class StepDropout(Frozen):
+    """Training-time modality dropout, as the FedMobile authors' code runs its "missing rate":
+    in every training batch ``int(rate * batch)`` random rows lose ``modality``, redrawn at each
+    step (unlike ``missing``, whose per-sample masks are fixed properties of a phone's data)."""
+
+    modality: str = Field(description="Modality name.")
+    rate: float = Field(ge=0, le=1, description="Fraction of each batch's rows that lose it.")
+    mode: Literal["zero_input", "absent"] = Field(
+        default="zero_input",
+        description="zero_input: the rows' input window is zeroed and still encoded (the "
+        "authors' rule; the model is not told); absent: the rows are marked missing, so the "
+        "encoder skips them and a strategy's fill (e.g. FedMobile's generator) applies.",
+    )
+
+
 class ModalitiesConfig(Frozen):
     """Missing-modality patterns: the paper's per-sample rate and FedMultimodal's absence."""
 
@@ -544,6 +559,11 @@ class ModalitiesConfig(Frozen):
     test_missing: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
         default_factory=dict,
         description="Test-time per-sample missing rate per modality (the 'missing' accuracy).",
+    )
+    training_dropout: tuple[StepDropout, ...] = Field(
+        default=(),
+        description="Training-time dropout redrawn every local step (the authors' protocol); "
+        "test sets are unaffected.",
     )
 
 
@@ -667,6 +687,36 @@ class FedMobileConfig(Frozen):
     )
 
 
+class FedMobileAuthorsConfig(Frozen):
+    """What the authors' public USC-HAD code (yiliucs/WWW25) fixes in code, as settings."""
+
+    selection_split: Literal["validation", "test_leaky"] = Field(
+        default="validation",
+        description="Set the server's model selection and Shapley utility are scored on: the "
+        "proxy (validation) set held out from training, or the test set as the public code "
+        "does (leaks the test set into training decisions).",
+    )
+    noise_dim: int = Field(default=12, ge=1, le=1024, description="Generator noise dimension.")
+    generator_hidden: int | None = Field(
+        default=None,
+        ge=1,
+        le=16384,
+        description="Generator hidden width; None: the fused feature size, as the authors "
+        "(6336 for 3 x 200 windows: a 160 MB generator in every download).",
+    )
+    clusters: int = Field(default=3, ge=1, le=8, description="K of k-means over generators.")
+    probe_labels: int = Field(
+        default=16, ge=1, le=10_000, description="Random labels generators are clustered on."
+    )
+    temperature: float = Field(default=0.5, ge=0.01, le=100, description="KL temperature.")
+    reproduce_defects: bool = Field(
+        default=False,
+        description="Reproduce the public code's arithmetic defects (local accuracy not reset "
+        "between models, cumulative prefix average, Shapley cache storing a mean where the "
+        "first use is a sum); false computes what the code evidently means.",
+    )
+
+
 #: The built-in strategies' names (``algorithm.name`` also takes plug-ins, resolved in
 #: algorithms/registry.py, which is why the field itself is a plain string like ``model.kind``).
 AlgorithmName = Literal[
@@ -678,6 +728,7 @@ AlgorithmName = Literal[
     "fedmobile_no_shapley",
     "fedmobile_no_alpha",
     "fedmobile_xmodal",
+    "fedmobile_authors",
 ]
 
 
@@ -689,7 +740,8 @@ class AlgorithmConfig(Frozen):
         min_length=1,
         max_length=300,
         description="Strategy: a built-in name (fedavg, fedavg_local_momentum, fedprox, "
-        "noise_padding, fedmobile, fedmobile_no_shapley, fedmobile_no_alpha), a name an "
+        "noise_padding, fedmobile, fedmobile_no_shapley, fedmobile_no_alpha, fedmobile_xmodal, "
+        "fedmobile_authors), a name an "
         "installed package registers in the fedmobile_actors.strategies entry-point group, or "
         "package.module:ClassName (docs/extending.md). Checked by fedmobile validate and before "
         "a run starts.",
@@ -698,6 +750,14 @@ class AlgorithmConfig(Frozen):
     batch_size: int = Field(default=32, ge=1, le=100_000, description="Local mini-batch size.")
     lr: float = Field(default=0.05, gt=0, le=10, description="Local SGD learning rate.")
     momentum: float = Field(default=0.0, ge=0, lt=1, description="Local SGD momentum.")
+    optimizer: Literal["sgd", "adam"] = Field(
+        default="sgd",
+        description="Local optimizer: sgd (fresh each task) or adam, whose moments persist on "
+        "each phone across its tasks (the authors' per-node Adam; lr is its learning rate).",
+    )
+    weight_decay: float = Field(
+        default=0.0, ge=0, le=10, description="adam: L2 weight decay added to the gradient."
+    )
     mu: float = Field(default=0.01, ge=0, le=1000, description="FedProx proximal weight.")
     noise_std: float = Field(
         default=1.0, ge=0, le=1000, description="Std of the random-noise padding baseline's fill."
@@ -710,6 +770,9 @@ class AlgorithmConfig(Frozen):
             description="A plug-in strategy's own settings (e.g. {server_momentum: 0.9}), read and "
             "checked by the strategy; built-in strategies take none.",
         )
+    )
+    fedmobile_authors: FedMobileAuthorsConfig = Field(
+        default_factory=FedMobileAuthorsConfig, description="fedmobile_authors."
     )
 
 
@@ -765,6 +828,12 @@ class RoundsConfig(Frozen):
     )
     eval_every: int = Field(
         default=1, ge=1, le=100_000, description="Evaluate the global model every N."
+    )
+    eval_per_phone: bool = Field(
+        default=False,
+        description="Also evaluate each phone's model (global weights with the phone's own state, "
+        "e.g. BatchNorm statistics) on its own held-out windows, averaged over phones (the "
+        "authors' evaluation; column accuracy_per_phone); the pooled test set is kept.",
     )
     idle_retry_s: float = Field(
         default=60.0,
@@ -911,6 +980,10 @@ class Scenario(Frozen):
             return value
         named = [(f"missing.{i}.modality", r.modality) for i, r in enumerate(value.missing)]
         named += [(f"test_missing.{name}", name) for name in value.test_missing]
+        named += [
+            (f"training_dropout.{i}.modality", r.modality)
+            for i, r in enumerate(value.training_dropout)
+        ]
         for at, name in named:
             if name not in known:
                 raise rule_error(

@@ -36,7 +36,7 @@ def test_phone_test_holds_the_phones_subject(make_tiny: Callable[..., Scenario])
     world = World.build(_grouped(make_tiny))
     for phone in range(6):
         subjects = set(world.local_data(phone).dataset.subjects.tolist())
-        assert set(world.phone_test(phone).subjects.tolist()) == subjects
+        assert set(world.phone_test(phone).dataset.subjects.tolist()) == subjects
 
 
 def test_group_outcomes_add_up_to_the_rounds_and_accuracy_is_evaluated(

@@ -1,0 +1,148 @@
+"""benchmarks/usc_had_authors.py: the grid resumes from its results file; the report is made
+from that file alone."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmarks.usc_had_authors import (
+    Cell,
+    append_result,
+    grid,
+    main,
+    read_results,
+    report_markdown,
+    run_wall_s,
+    to_record,
+    write_report,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
+from test_usc_had import write_release  # type: ignore[import-not-found]
+
+
+def test_grid_runs_fedavg_first_then_every_rate_and_seed() -> None:
+    cells = grid(50)
+    assert len(cells) == 4 * 2 * 3
+    assert [c.algorithm for c in cells[:6]] == ["fedavg"] * 6
+    assert {(c.rate, c.seed) for c in cells[:6]} == {(r, s) for r in (0.8, 0.9) for s in (0, 1, 2)}
+
+
+def test_a_record_has_final_and_best_round() -> None:
+    rows = [
+        {"accuracy_per_phone": a, "accuracy_full": a - 0.1, "bytes_down": 9, "wall_time_s": w}
+        for a, w in ((0.5, 1.0), (0.7, 2.0), (0.6, 3.0))
+    ]
+    record = to_record(Cell("fedavg", 0.8, 0, 3), rows, run_wall_s(rows))
+    assert record["final_accuracy"] == 0.6
+    assert (record["best_accuracy"], record["best_round"]) == (0.7, 2)
+    assert record["accuracy_per_round"] == [0.5, 0.7, 0.6]
+    assert record["wall_s"] == 3.0
+
+
+def test_wall_time_of_a_resumed_run_sums_its_segments() -> None:
+    """The driver's clock restarts on resume: 10, 20 then (resumed) 5, 9 is 29 s in all."""
+    rows = [{"wall_time_s": w} for w in (10.0, 20.0, 5.0, 9.0)]
+    assert run_wall_s(rows) == 29.0
+
+
+def test_appending_replaces_a_cell_and_keeps_the_others(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    base = {"algorithm": "fedavg", "rate": 0.8, "rounds": 50, "final_accuracy": 0.1}
+    append_result({**base, "seed": 0}, path)
+    append_result({**base, "seed": 1}, path)
+    append_result({**base, "seed": 0, "final_accuracy": 0.2}, path)
+    records = read_results(path)
+    assert sorted((r["seed"], r["final_accuracy"]) for r in records) == [(0, 0.2), (1, 0.1)]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_grid_continues_where_it_stopped(tmp_path: Path, capsys: Any) -> None:
+    """Cells already in the file are skipped: a stopped grid resumes with the next cell."""
+    release = write_release(tmp_path / "usc")
+    results = tmp_path / "results.json"
+    common = [
+        "--rounds", "1", "--algorithms", "fedavg", "--rates", "0.8", "--seeds", "0", "1",
+        "--results", str(results), "--runs-dir", str(tmp_path / "runs"),
+    ]  # fmt: skip
+    for o in (
+        f"data.source.path={release}",
+        f"data.source.cache_dir={tmp_path / 'cache'}",
+        "data.source.window=8",
+        "data.source.stride=4",
+        "data.source.subjects=[1, 2, 3]",
+        "fleet.phones=3",
+        "rounds.clients_per_round=3",
+    ):
+        common += ["--override", o]
+    main([*common, "--max-cells", "1"])
+    assert [r["seed"] for r in read_results(results)] == [0]
+    main(common)
+    assert [r["seed"] for r in read_results(results)] == [0, 1]
+    main(common)
+    assert "2 of 2 cells already" in capsys.readouterr().err
+
+
+def test_report_is_written_from_the_file(tmp_path: Path) -> None:
+    records = [
+        {
+            "algorithm": a,
+            "rate": 0.8,
+            "seed": s,
+            "rounds": 3,
+            "final_accuracy": acc,
+            "best_accuracy": acc + 0.01,
+            "pooled_final_accuracy": acc,
+            "accuracy_per_round": [acc - 0.1, acc + 0.01, acc],
+            "wall_s": 5.0,
+        }
+        for a, acc in (("fedavg", 0.6), ("fedmobile_authors", 0.7))
+        for s in (0, 1)
+    ]
+    results = tmp_path / "r.json"
+    results.write_text(json.dumps(records))
+    md, plot = tmp_path / "results.md", tmp_path / "plot.png"
+    md.write_text("# Results\n")
+    write_report(3, md, plot, results)
+    text = md.read_text()
+    assert "| 0.8 | fedavg | 0,1 | 60.00 ± 0.00 | 61.00 ± 0.00 |" in text
+    assert plot.stat().st_size > 0
+    write_report(3, md, plot, results)  # a second report replaces the section, never appends it
+    assert md.read_text() == text
+    assert "no cell at this round count yet" in report_markdown(records, 50)
+
+
+def test_an_interrupted_cell_resumes_from_its_checkpoint(tmp_path: Path, capsys: Any) -> None:
+    """A cell cut after round 1 is resumed in its run directory, not started again, and gives
+    the rows a whole run gives."""
+    from benchmarks.usc_had_authors import SCENARIO, overrides
+    from fedmobile_actors.orchestration.driver import run_scenario
+    from fedmobile_actors.scenario import load_scenario
+
+    release = write_release(tmp_path / "usc")
+    extra = [
+        f"data.source.path={release}",
+        f"data.source.cache_dir={tmp_path / 'cache'}",
+        "data.source.window=8",
+        "data.source.stride=4",
+        "data.source.subjects=[1, 2, 3]",
+        "fleet.phones=3",
+        "rounds.clients_per_round=3",
+    ]
+    cell = Cell("fedavg", 0.8, 0, 2)
+    scenario = load_scenario(SCENARIO, [*overrides(cell, 1), *extra])
+    run_scenario(scenario, quiet=True, output_dir=tmp_path / "runs", stop_after=1)
+    whole = run_scenario(scenario, quiet=True, output_dir=tmp_path / "whole")
+    results = tmp_path / "results.json"
+    args = [
+        "--rounds", "2", "--algorithms", "fedavg", "--rates", "0.8", "--seeds", "0",
+        "--results", str(results), "--runs-dir", str(tmp_path / "runs"),
+        "--checkpoint-every", "1",
+    ]  # fmt: skip
+    main([*args, *(x for o in extra for x in ("--override", o))])
+    assert "resuming" in capsys.readouterr().err
+    (record,) = read_results(results)
+    assert record["accuracy_per_round"] == [r["accuracy_per_phone"] for r in whole.read_metrics()]
