@@ -108,3 +108,19 @@ def test_stability_reports_round_to_round_swings_and_last_rounds_mean() -> None:
     assert stability["missing"]["round_to_round_std"] == pytest.approx(0.188562, rel=1e-5)
     assert stability["missing"]["last3_mean"] == pytest.approx((0.5 + 0.7 + 0.5) / 3)
     assert stability["val_missing"] == {"round_to_round_std": None, "last3_mean": None}
+
+
+def test_per_phone_accuracy_is_summarised_only_when_measured() -> None:
+    """``accuracy_per_phone`` (rounds.eval_per_phone) gets final/best figures; runs without it
+    keep the summary they had."""
+    from fedmobile_actors.report.summary import TOTAL_COLUMNS
+
+    base = {name: 0 for name in TOTAL_COLUMNS}
+    rows = [
+        {**base, "round": r, "virtual_time_s": 10.0 * r, "accuracy_per_phone": acc}
+        for r, acc in ((1, 0.4), (2, 0.7), (3, 0.6))
+    ]
+    per_phone = summarise(rows, [])["accuracy"]["per_phone"]
+    assert (per_phone["final"], per_phone["best"], per_phone["best_round"]) == (0.6, 0.7, 2)
+    plain = [{**r, "accuracy_per_phone": None} for r in rows]
+    assert "per_phone" not in summarise(plain, [])["accuracy"]
