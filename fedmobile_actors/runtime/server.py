@@ -127,6 +127,7 @@ class Server:
         self._test_full = self.world.test_presence(missing=False)
         self._test_missing = self.world.test_presence(missing=True)
         self._groups = GroupIndex.of(self.world)
+        self._own_tests: list[LocalData] | None = None  # rounds.eval_per_phone, built on first use
         self._val_full = self.world.proxy_presence(missing=False)
         self._val_missing = self.world.proxy_presence(missing=True)
 
@@ -281,9 +282,10 @@ class Server:
         trained) on its own held-out windows, averaged uniformly over phones that have any."""
         if not self.scenario.rounds.eval_per_phone:
             return None
+        if self._own_tests is None:  # built once: the same windows every evaluated round
+            self._own_tests = [self.world.phone_test(p) for p in range(self.scenario.fleet.phones)]
         accuracies = []
-        for phone in range(self.scenario.fleet.phones):
-            own = self.world.phone_test(phone)
+        for phone, own in enumerate(self._own_tests):
             if len(own) == 0:
                 continue
             state = self.phone_states.arrays(phone) if self.stateful else None
