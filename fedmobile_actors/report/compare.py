@@ -22,12 +22,13 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from fedmobile_actors.errors import RunDirError, UserError
 from fedmobile_actors.report.run_dir import RunDir, write_json_atomic
 from fedmobile_actors.report.summary import TOTAL_COLUMNS, load_summary, target_key
 from fedmobile_actors.report.sweep_summary import value_label
-from fedmobile_actors.scenario import load_scenario
+from fedmobile_actors.scenario import load_scenario, read_settings
 
 Value = str | int | float | None
 
@@ -77,6 +78,10 @@ def _figures(summary: dict[str, Any]) -> dict[str, Value]:
         acc = summary["accuracy"][key]
         out[f"final_accuracy_{key}"] = acc["final"]
         out[f"best_accuracy_{key}"] = acc["best"]
+    per_phone = summary["accuracy"].get("per_phone")
+    if per_phone:  # only runs that measured it (rounds.eval_per_phone: the authors' evaluation)
+        out["final_accuracy_per_phone"] = per_phone["final"]
+        out["best_accuracy_per_phone"] = per_phone["best"]
     for key in ("full", "missing"):
         for target in summary["targets"]:
             hit = summary["accuracy"][key]["targets"].get(target_key(target))
@@ -105,10 +110,19 @@ SETTING = "setting "
 
 
 def _settings(run: RunDir) -> dict[str, Any]:
-    """The run's resolved scenario as dotted path -> value (empty if it cannot be read)."""
+    """The run's resolved scenario as dotted path -> value (empty if it cannot be read).
+
+    A stored scenario this version no longer validates (a field since removed or renamed) is
+    compared as written, so an old run still shows how it differs from a new one.
+    """
     try:
-        scenario = load_scenario(run.scenario_path)
-    except (UserError, OSError):
+        dumped = load_scenario(run.scenario_path).model_dump(mode="json")
+    except UserError:
+        try:
+            dumped = read_settings(run.scenario_path)
+        except UserError:
+            return {}
+    except OSError:
         return {}
     out: dict[str, Any] = {}
 
@@ -123,7 +137,6 @@ def _settings(run: RunDir) -> dict[str, Any]:
         else:
             out[prefix] = value
 
-    dumped = scenario.model_dump(mode="json")
     for key in _NOT_SETTINGS:
         dumped.pop(key, None)
     walk("", dumped)
@@ -215,7 +228,7 @@ def render(comparison: Comparison, console: Console | None = None) -> None:
     names = list(comparison.runs)
     if any(len(n) > _SHORT_NAME for n in names):
         for j, name in enumerate(names, start=1):
-            out.print(f"run {j}: {name}", soft_wrap=True)
+            out.print(Text(f"run {j}: {name}"), soft_wrap=True)
         names = [f"run {j}" for j in range(1, len(names) + 1)]
     settings = [f for f in comparison.figures if f.startswith(SETTING)]
     if len(comparison.runs) > 1 and not settings:
@@ -226,9 +239,10 @@ def render(comparison: Comparison, console: Console | None = None) -> None:
         table.add_column(name, justify="right", overflow="fold")
     for figure, row in zip(comparison.figures, comparison.values, strict=True):
         last_setting = figure.startswith(SETTING) and figure == settings[-1]
+        # Text, not markup: a setting such as "[modality=acc, rate=0.8]" is not a style tag.
         table.add_row(
-            figure.removeprefix(SETTING) if figure.startswith(SETTING) else figure,
-            *(format_value(figure, v) for v in row),
+            Text(figure.removeprefix(SETTING) if figure.startswith(SETTING) else figure),
+            *(Text(format_value(figure, v)) for v in row),
             end_section=last_setting,
         )
     out.print(table)

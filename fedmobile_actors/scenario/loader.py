@@ -107,6 +107,15 @@ def short_path(path: Path | str, limit: int = 160) -> str:
     return text if len(text) <= limit else f"{text[: limit // 2]}...{text[-limit // 2 :]}"
 
 
+def read_settings(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A stored scenario file as its raw mapping, not validated.
+
+    Why: a run directory written by an older version may hold a field this version no longer
+    has; comparing its settings must still work, so the report reads what is there.
+    """
+    return _read_yaml(Path(path))
+
+
 def _read_yaml(file: Path) -> dict[str, Any]:
     shown = short_path(file)
     try:

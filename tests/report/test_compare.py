@@ -109,3 +109,41 @@ def test_the_comparison_fits_80_columns(make_run: Callable[..., RunDir]) -> None
     lines = out.getvalue().splitlines()
     assert max(len(line) for line in lines) <= 80
     assert lines[0].startswith("run 1: ") and "fleet.phones" in out.getvalue()
+
+
+def test_an_old_run_with_a_removed_field_still_shows_its_differences(
+    make_run: Callable[..., RunDir],
+) -> None:
+    a = _with_scenario(make_run(), phones=12)
+    b = _with_scenario(make_run(), phones=50)
+    # As an older version wrote it: a field this version no longer has.
+    text = b.scenario_path.read_text(encoding="utf-8")
+    b.scenario_path.write_text(text + "retired_field: 3\n", encoding="utf-8")
+    table = compare([a, b])
+    assert table.row("setting fleet.phones") == (12, 50)
+    assert table.row("setting retired_field") == (None, 3)
+
+
+def test_a_list_setting_is_printed_not_read_as_markup(make_run: Callable[..., RunDir]) -> None:
+    a = _with_scenario(make_run(), phones=12)
+    b = _with_scenario(make_run(), phones=12)
+    text = b.scenario_path.read_text(encoding="utf-8")
+    b.scenario_path.write_text(
+        text.replace("  missing: []", "  missing:\n  - {modality: acc, rate: 0.8}"),
+        encoding="utf-8",
+    )
+    out = io.StringIO()
+    compare_runs([a.path, b.path], console=Console(file=out, width=200))
+    assert "modality=acc" in out.getvalue()
+
+
+def test_the_per_phone_evaluation_is_compared_when_a_run_measured_it(
+    make_run: Callable[..., RunDir],
+) -> None:
+    plain, authors = make_run(rounds=3), make_run(rounds=3)
+    stored = write_summary(authors)
+    stored["accuracy"]["per_phone"] = {**stored["accuracy"]["full"], "final": 0.61, "best": 0.7}
+    authors.write_summary(stored)
+    table = compare([plain, authors])
+    assert table.row("final_accuracy_per_phone") == (None, 0.61)
+    assert table.row("best_accuracy_per_phone") == (None, 0.7)
