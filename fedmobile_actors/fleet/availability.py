@@ -52,6 +52,10 @@ class AlwaysOnline:
         return math.inf
 
 
+#: The one process of every always-on phone (it holds no state).
+ALWAYS_ONLINE = AlwaysOnline()
+
+
 class BernoulliOnline:
     """Online for a whole round with probability ``p_online``, drawn per (phone, round).
 
@@ -271,7 +275,7 @@ class AvailabilityModel:
         """A fresh process for ``phone_id`` (callers cache it: processes cache their draws)."""
         c = self.config
         if isinstance(c, AlwaysOn):
-            return AlwaysOnline()
+            return ALWAYS_ONLINE
         if isinstance(c, BernoulliAvailability):
             return BernoulliOnline(phone_id, self.seed, c.p_online)
         if isinstance(c, MarkovAvailability):

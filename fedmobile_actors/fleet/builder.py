@@ -333,11 +333,14 @@ def _pack(column: np.ndarray) -> np.ndarray | _Packed:
     if column.dtype != np.float64 or column.size == 0:
         return column
     bits = np.ascontiguousarray(column).view(np.uint64)
-    if np.unique(bits.ravel()[:4096]).size > _PACK_MAX_VALUES:
-        return column  # a drawn column: its values are all distinct, nothing to gain
-    values, codes = np.unique(bits, return_inverse=True)
+    values = np.unique(bits.ravel()[:4096])  # a sample: a drawn column shows itself at once
     if values.size > _PACK_MAX_VALUES:
         return column
+    codes = np.minimum(np.searchsorted(values, bits), values.size - 1)
+    if not np.array_equal(values[codes], bits):  # values the sample missed: count them all
+        values, codes = np.unique(bits, return_inverse=True)
+        if values.size > _PACK_MAX_VALUES:
+            return column
     return _Packed(codes.astype(np.uint8).reshape(column.shape), values)
 
 
