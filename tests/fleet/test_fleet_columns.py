@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from legacy_fleet import legacy_phones
 
 from fedmobile_actors.fleet import Fleet, PhoneSpec, build_fleet
 from fedmobile_actors.fleet.availability import AvailabilityModel, MarkovOnline, ProcessCache
@@ -19,7 +20,6 @@ from fedmobile_actors.scenario.schema import (
     SyntheticSource,
 )
 from fedmobile_actors.seeding import rng
-from tests.fleet.legacy_fleet import legacy_phones
 
 SCENARIOS = sorted((Path(__file__).parents[2] / "scenarios").glob("*.yaml"))
 NAMES = ("acc", "gyro", "mag")
