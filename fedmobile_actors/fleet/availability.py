@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,10 @@ class AlwaysOnline:
 
     def next_offline(self, t: float, round_index: int) -> float:
         return math.inf
+
+
+#: The one process of every always-on phone (it holds no state).
+ALWAYS_ONLINE = AlwaysOnline()
 
 
 class BernoulliOnline:
@@ -224,6 +229,35 @@ class TraceOnline:
         return base + loop + self._ends[0]  # runs on into the next cycle's first stretch
 
 
+#: Processes a fleet keeps at most: far more than one round queries (its selection draws, then
+#: the fates of those it dispatched), far fewer than a million-phone fleet.
+PROCESS_CACHE = 1 << 14
+
+
+class ProcessCache(OrderedDict[int, AvailabilityProcess]):
+    """Phone id -> its availability process, least recently used dropped beyond ``capacity``.
+
+    Why dropping is safe: a process is a pure function of (seed, phone), so a rebuilt one gives
+    the same answers; only its cached draws are redrawn. Why bounded: over a long run a large
+    fleet's rounds touch ever more phones, and a Markov process holds a generator and a timeline.
+    """
+
+    def __init__(self, capacity: int = PROCESS_CACHE) -> None:
+        super().__init__()
+        self.capacity = capacity
+
+    def get(self, phone_id: int, default: None = None) -> AvailabilityProcess | None:  # type: ignore[override]
+        process = super().get(phone_id)
+        if process is not None:
+            self.move_to_end(phone_id)
+        return process
+
+    def put(self, phone_id: int, process: AvailabilityProcess) -> None:
+        self[phone_id] = process
+        if len(self) > self.capacity:
+            self.popitem(last=False)
+
+
 @dataclass(frozen=True)
 class AvailabilityModel:
     """The fleet's availability model: builds each phone's process on demand.
@@ -241,7 +275,7 @@ class AvailabilityModel:
         """A fresh process for ``phone_id`` (callers cache it: processes cache their draws)."""
         c = self.config
         if isinstance(c, AlwaysOn):
-            return AlwaysOnline()
+            return ALWAYS_ONLINE
         if isinstance(c, BernoulliAvailability):
             return BernoulliOnline(phone_id, self.seed, c.p_online)
         if isinstance(c, MarkovAvailability):

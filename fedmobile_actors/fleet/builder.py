@@ -1,19 +1,27 @@
-"""Scenario + seed -> the fleet: one frozen spec per phone plus its availability process.
+"""Scenario + seed -> the fleet: numpy columns over phones plus each phone's availability model.
 
-Why vectorised: a fleet of thousands of phones is drawn per run and per sweep point, so each
-attribute is one numpy draw per tier rather than one generator per phone. Every draw comes from a
-stream keyed by what it is for (seeding.py, owner ``SERVER``: the fleet belongs to no phone), so
-the same scenario and seed give the same fleet in every process.
+Why columns: a fleet of a million phones must cost a few arrays, not a million objects. Each
+attribute is one numpy draw per tier (a phone's spec is made only when someone asks for it), and
+every draw comes from a stream keyed by what it is for (seeding.py, owner ``SERVER``: the fleet
+belongs to no phone), so the same scenario and seed give the same fleet in every process. The
+draws are exactly those of the former one-object-per-phone build (tests/fleet/legacy_fleet.py).
 """
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, overload
 
 import numpy as np
 
 from fedmobile_actors.errors import ScenarioError
-from fedmobile_actors.fleet.availability import AvailabilityModel, availability_model
+from fedmobile_actors.fleet.availability import (
+    AvailabilityModel,
+    ProcessCache,
+    availability_model,
+)
 from fedmobile_actors.fleet.distributions import draw
 from fedmobile_actors.fleet.phone import AvailabilityProcess, PhoneSpec
 from fedmobile_actors.scenario.schema import ModalitiesConfig, Scenario
@@ -21,50 +29,233 @@ from fedmobile_actors.seeding import SERVER, rng
 
 MBPS = 1e6  # bits per second in one megabit per second
 
+#: A float column with at most this many distinct values is pickled as codes into its values.
+_PACK_MAX_VALUES = 255
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, eq=False)
 class Fleet:
-    """The simulated population: ``phones[p].phone_id == p``.
+    """The simulated population, one entry per phone in every column (phone p at index p).
 
-    ``availability(p)`` builds phone p's on/off process on first use and keeps it, since
-    processes cache their draws (Markov timelines, diurnal slot blocks). A phone whose
-    ``availability_class`` is in ``class_models`` follows that class's model, any other ``model``.
+    ``tier_index[p]`` and ``class_index[p]`` index ``tier_names`` and ``class_names``;
+    ``missing_rates[p, m]`` is phone p's per-sample missing rate of ``modality_names[m]``;
+    ``failure_prob`` is one number for the whole fleet or a column. Columns are read-only.
+
+    ``availability(p)`` builds phone p's on/off process on first use and keeps it in a bounded
+    cache (processes cache their draws: Markov timelines, diurnal slot blocks; an evicted one is
+    rebuilt with the same answers). A phone whose class is in ``class_models`` follows that
+    class's model, any other ``model``. ``phones`` is a lazy read-only sequence of ``PhoneSpec``
+    kept for callers that want objects; hot paths read the columns.
     """
 
-    phones: tuple[PhoneSpec, ...]
+    tier_index: np.ndarray  # (n,) small ints
+    tier_names: tuple[str, ...]
+    samples_per_second: np.ndarray  # (n,) float64
+    down_bps: np.ndarray  # (n,) float64, bits per second
+    up_bps: np.ndarray  # (n,) float64, bits per second
+    latency_s: np.ndarray  # (n,) float64, one way
+    failure_prob: float | np.ndarray  # scalar or (n,) float64
+    missing_rates: np.ndarray  # (n, M) float64
+    modality_names: tuple[str, ...]
+    class_index: np.ndarray  # (n,) small ints
+    class_names: tuple[str, ...]
     model: AvailabilityModel = field(default_factory=AvailabilityModel)
-    class_models: dict[str, AvailabilityModel] = field(default_factory=dict, compare=False)
-    _processes: dict[int, AvailabilityProcess] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
+    class_models: Mapping[str, AvailabilityModel] = field(default_factory=dict)
+    _processes: ProcessCache = field(default_factory=ProcessCache, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.tier_index)
+        for name in ("samples_per_second", "down_bps", "up_bps", "latency_s", "class_index"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"Fleet.{name} has {len(getattr(self, name))} entries, not {n}")
+        if self.missing_rates.shape != (n, len(self.modality_names)):
+            raise ValueError(
+                f"Fleet.missing_rates has shape {self.missing_rates.shape}, "
+                f"not {(n, len(self.modality_names))}"
+            )
+        if isinstance(self.failure_prob, np.ndarray) and len(self.failure_prob) != n:
+            raise ValueError(f"Fleet.failure_prob has {len(self.failure_prob)} entries, not {n}")
+        for column in self._columns().values():
+            column.flags.writeable = False
+        models = tuple(self.class_models.get(c, self.model) for c in self.class_names)
+        object.__setattr__(self, "_models", models)
+
+    def _columns(self) -> dict[str, np.ndarray]:
+        names = ("tier_index", "samples_per_second", "down_bps", "up_bps", "latency_s")
+        out = {name: getattr(self, name) for name in names}
+        out["missing_rates"] = self.missing_rates
+        out["class_index"] = self.class_index
+        if isinstance(self.failure_prob, np.ndarray):
+            out["failure_prob"] = self.failure_prob
+        return out
 
     def __len__(self) -> int:
-        return len(self.phones)
+        return len(self.tier_index)
+
+    def __eq__(self, other: object) -> bool:
+        """Same phones (every column, bit for bit) and the same availability models."""
+        if not isinstance(other, Fleet):
+            return NotImplemented
+        mine, theirs = self._columns(), other._columns()
+        return (
+            (self.tier_names, self.modality_names, self.class_names)
+            == (other.tier_names, other.modality_names, other.class_names)
+            and mine.keys() == theirs.keys()
+            and all(np.array_equal(mine[k], theirs[k]) for k in mine)
+            and (
+                isinstance(self.failure_prob, np.ndarray) or self.failure_prob == other.failure_prob
+            )
+            and (self.model, dict(self.class_models)) == (other.model, dict(other.class_models))
+        )
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __getstate__(self) -> dict[str, object]:
-        """Pickle without the process cache: shipping a fleet to a host must not carry every
-        timeline the server has drawn (the host redraws the same ones on demand)."""
-        state = dict(self.__dict__)
-        state["_processes"] = {}
+        """Pickle the columns only, a column of few distinct values as codes into them: a fleet
+        ships to hosts inside the world, and must not carry the processes the server drew."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_processes", "_models")}
+        for name, column in self._columns().items():
+            state[name] = _pack(column)
         return state
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, _unpack(value))
+        object.__setattr__(self, "_processes", ProcessCache())
+        self.__post_init__()
+
+    def _check(self, phone_id: int) -> int:
+        if not 0 <= phone_id < len(self):
+            raise IndexError(f"phone {phone_id} is not in a fleet of {len(self)}")
+        return int(phone_id)
+
+    def failure_prob_of(self, phone_id: int) -> float:
+        """Phone ``phone_id``'s per-task crash probability."""
+        if isinstance(self.failure_prob, np.ndarray):
+            return float(self.failure_prob[phone_id])
+        return float(self.failure_prob)
+
+    def phone(self, phone_id: int) -> PhoneSpec:
+        """Phone ``phone_id``'s spec, made from the columns (the same values every time)."""
+        p = self._check(phone_id)
+        return PhoneSpec(
+            phone_id=p,
+            tier=self.tier_names[self.tier_index[p]],
+            samples_per_second=float(self.samples_per_second[p]),
+            down_bps=float(self.down_bps[p]),
+            up_bps=float(self.up_bps[p]),
+            latency_s=float(self.latency_s[p]),
+            failure_prob=self.failure_prob_of(p),
+            missing_rates=dict(
+                zip(self.modality_names, self.missing_rates[p].tolist(), strict=True)
+            ),
+            availability_class=self.class_names[self.class_index[p]],
+        )
+
+    @property
+    def phones(self) -> FleetPhones:
+        """Every phone's spec as a lazy read-only sequence (``phones[p].phone_id == p``)."""
+        return FleetPhones(self)
+
     def availability(self, phone_id: int) -> AvailabilityProcess:
-        """Phone ``phone_id``'s availability process (built lazily, cached)."""
+        """Phone ``phone_id``'s availability process (built lazily, cached within a bound)."""
         process = self._processes.get(phone_id)
         if process is None:
-            if not 0 <= phone_id < len(self.phones):
-                raise IndexError(f"phone {phone_id} is not in a fleet of {len(self.phones)}")
-            own = self.class_models.get(self.phones[phone_id].availability_class, self.model)
-            process = own.for_phone(phone_id)
-            self._processes[phone_id] = process
+            p = self._check(phone_id)
+            models: tuple[AvailabilityModel, ...] = self.__dict__["_models"]
+            process = models[self.class_index[p]].for_phone(p)
+            self._processes.put(p, process)
         return process
+
+    @classmethod
+    def from_phones(
+        cls,
+        phones: Iterable[PhoneSpec],
+        model: AvailabilityModel | None = None,
+        class_models: Mapping[str, AvailabilityModel] | None = None,
+    ) -> Fleet:
+        """A fleet from hand-made specs (tests, examples); ``phones[p].phone_id`` must be p.
+
+        Names are numbered in order of first appearance; a modality a phone's ``missing_rates``
+        does not mention gets rate 0 on that phone.
+        """
+        specs = tuple(phones)
+        for p, spec in enumerate(specs):
+            if spec.phone_id != p:
+                raise ValueError(f"phone at index {p} has phone_id {spec.phone_id}")
+        tier_names = tuple(dict.fromkeys(s.tier for s in specs))
+        class_names = tuple(dict.fromkeys(s.availability_class for s in specs))
+        modality_names = tuple(dict.fromkeys(m for s in specs for m in s.missing_rates))
+        failure = np.array([s.failure_prob for s in specs], dtype=float)
+        return cls(
+            tier_index=_index_column([tier_names.index(s.tier) for s in specs], len(tier_names)),
+            tier_names=tier_names,
+            samples_per_second=np.array([s.samples_per_second for s in specs], dtype=float),
+            down_bps=np.array([s.down_bps for s in specs], dtype=float),
+            up_bps=np.array([s.up_bps for s in specs], dtype=float),
+            latency_s=np.array([s.latency_s for s in specs], dtype=float),
+            failure_prob=float(failure[0]) if len(set(failure.tolist())) == 1 else failure,
+            missing_rates=np.array(
+                [[s.missing_rates.get(m, 0.0) for m in modality_names] for s in specs], dtype=float
+            ).reshape(len(specs), len(modality_names)),
+            modality_names=modality_names,
+            class_index=_index_column(
+                [class_names.index(s.availability_class) for s in specs], len(class_names)
+            ),
+            class_names=class_names,
+            model=model if model is not None else AvailabilityModel(),
+            class_models=dict(class_models or {}),
+        )
+
+
+class FleetPhones(Sequence[PhoneSpec]):
+    """``fleet.phones``: a read-only sequence whose item p is ``fleet.phone(p)``, made on access.
+
+    Kept for callers written when a fleet was a tuple of specs; walking it costs one spec per
+    phone, so code that runs per round reads the fleet's columns instead.
+    """
+
+    __slots__ = ("_fleet",)
+
+    def __init__(self, fleet: Fleet) -> None:
+        self._fleet = fleet
+
+    def __len__(self) -> int:
+        return len(self._fleet)
+
+    @overload
+    def __getitem__(self, index: int) -> PhoneSpec: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[PhoneSpec, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> PhoneSpec | tuple[PhoneSpec, ...]:
+        n = len(self._fleet)
+        if isinstance(index, slice):
+            return tuple(self._fleet.phone(p) for p in range(*index.indices(n)))
+        p = operator.index(index)
+        if p < 0:
+            p += n
+        if not 0 <= p < n:
+            raise IndexError(f"phone index {index} out of range for a fleet of {n}")
+        return self._fleet.phone(p)
+
+    def __iter__(self) -> Iterator[PhoneSpec]:
+        return (self._fleet.phone(p) for p in range(len(self._fleet)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def build_fleet(
     scenario: Scenario, modality_names: tuple[str, ...], data_key: np.ndarray | None = None
 ) -> Fleet:
     """Draw every phone of ``scenario.fleet`` (tiers, speeds, bandwidths, availability classes,
-    missing modalities).
+    missing modalities), a few numpy calls per tier: O(phones), no object per phone.
 
     ``data_key`` (int array (phones,)) is each phone's data key for ``fleet.correlation``: its
     main subject or main label, computed by whoever dealt the data (the world). Without it, or
@@ -98,39 +289,63 @@ def build_fleet(
                 )
             out[members] = values * scale
         latency[members] = tier.latency_s
-    rates = missing_rates(scenario.modalities, modality_names, n, seed)
-    names = [t.name for t in cfg.tiers]
-    phones = tuple(
-        PhoneSpec(
-            phone_id=p,
-            tier=names[tier_index],
-            samples_per_second=s,
-            down_bps=d,
-            up_bps=u,
-            latency_s=lat,
-            failure_prob=cfg.failure_prob,
-            missing_rates=dict(zip(modality_names, row, strict=True)),
-            availability_class=class_names[class_index],
-        )
-        for p, (tier_index, class_index, s, d, u, lat, row) in enumerate(
-            zip(
-                tier_of.tolist(),
-                class_of.tolist(),
-                speed.tolist(),
-                down.tolist(),
-                up.tolist(),
-                latency.tolist(),
-                rates.tolist(),
-                strict=True,
-            )
-        )
-    )
     model = availability_model(cfg.availability, seed, scenario.base_dir)
     class_models = {
         c.name: availability_model(c.availability, seed, scenario.base_dir)
         for c in cfg.availability_classes
     }
-    return Fleet(phones=phones, model=model, class_models=class_models)
+    return Fleet(
+        tier_index=_index_column(tier_of, len(cfg.tiers)),
+        tier_names=tuple(t.name for t in cfg.tiers),
+        samples_per_second=speed,
+        down_bps=down,
+        up_bps=up,
+        latency_s=latency,
+        failure_prob=float(cfg.failure_prob),
+        missing_rates=missing_rates(scenario.modalities, modality_names, n, seed),
+        modality_names=tuple(modality_names),
+        class_index=_index_column(class_of, len(class_names)),
+        class_names=tuple(class_names),
+        model=model,
+        class_models=class_models,
+    )
+
+
+def _index_column(values: Sequence[int] | np.ndarray, names: int) -> np.ndarray:
+    """Indices into ``names`` names in the smallest unsigned dtype that holds them."""
+    return np.asarray(values).astype(np.min_scalar_type(max(names - 1, 0)))
+
+
+@dataclass(frozen=True)
+class _Packed:
+    """A float64 column pickled as one byte per entry: ``values[codes]`` (bit patterns)."""
+
+    codes: np.ndarray  # uint8, the column's shape
+    values: np.ndarray  # uint64 bit patterns of the distinct values
+
+    def column(self) -> np.ndarray:
+        return self.values[self.codes].view(np.float64)
+
+
+def _pack(column: np.ndarray) -> np.ndarray | _Packed:
+    """``column`` itself, or packed when it has few distinct values (latency per tier, missing
+    rates, constant tier speeds). Distinct by bit pattern, so unpacking restores every bit."""
+    if column.dtype != np.float64 or column.size == 0:
+        return column
+    bits = np.ascontiguousarray(column).view(np.uint64)
+    values = np.unique(bits.ravel()[:4096])  # a sample: a drawn column shows itself at once
+    if values.size > _PACK_MAX_VALUES:
+        return column
+    codes = np.minimum(np.searchsorted(values, bits), values.size - 1)
+    if not np.array_equal(values[codes], bits):  # values the sample missed: count them all
+        values, codes = np.unique(bits, return_inverse=True)
+        if values.size > _PACK_MAX_VALUES:
+            return column
+    return _Packed(codes.astype(np.uint8).reshape(column.shape), values)
+
+
+def _unpack(value: object) -> object:
+    return value.column() if isinstance(value, _Packed) else value
 
 
 def _availability_classes(

@@ -1,7 +1,8 @@
-"""One simulated phone, as the rest of the system sees it: a frozen, fully drawn spec.
+"""One simulated phone as an object: a frozen spec, made on demand from the fleet's columns.
 
-Why drawn up front: the population is a pure function of (scenario, seed), so every host and the
-server agree on every phone without talking, and a re-run gives the same fleet.
+Why a pure function of (scenario, seed): every host and the server agree on every phone without
+talking, and a re-run gives the same fleet. Why on demand: a fleet of a million phones is a few
+numpy columns (builder.py); a spec is made only for the phone someone asks about.
 """
 
 from __future__ import annotations

@@ -84,17 +84,17 @@ class World:
         """Phone ``phone_id``'s shard (a view) with its fixed per-sample modality presence."""
         start, end = int(self.data.offsets[phone_id]), int(self.data.offsets[phone_id + 1])
         shard = self.split.train.slice(start, end)
-        rates = dict(self.fleet.phones[phone_id].missing_rates)
+        fleet = self.fleet
+        rates = dict(zip(fleet.modality_names, fleet.missing_rates[phone_id].tolist(), strict=True))
         mask = presence(len(shard), rates, self.modality_names, self.scenario.seed, phone_id)
         return LocalData(shard, mask)
 
     @cached_property
     def learnable(self) -> tuple[str, ...]:
         """Modalities present on at least one phone; a generator can learn only these."""
+        somewhere = np.less(self.fleet.missing_rates, 1.0).any(axis=0).tolist()  # (M,) columns
         names = tuple(
-            m
-            for m in self.modality_names
-            if any(p.missing_rates.get(m, 0.0) < 1.0 for p in self.fleet.phones)
+            m for m, present in zip(self.modality_names, somewhere, strict=True) if present
         )
         for m in self.modality_names:
             if m not in names:
@@ -143,9 +143,10 @@ class World:
     def phone_groups(self) -> dict[str, tuple[str, ...]]:
         """Each phone's group under each grouping: ``tier``, ``availability`` (its class), and
         ``subject`` (its main subject) when the data is dealt by subject."""
+        fleet = self.fleet
         groups = {
-            "tier": tuple(p.tier for p in self.fleet.phones),
-            "availability": tuple(p.availability_class for p in self.fleet.phones),
+            "tier": tuple(map(fleet.tier_names.__getitem__, fleet.tier_index.tolist())),
+            "availability": tuple(map(fleet.class_names.__getitem__, fleet.class_index.tolist())),
         }
         if isinstance(self.scenario.data.partition, SubjectPartition):
             subjects = main_values(self.data, "subjects")

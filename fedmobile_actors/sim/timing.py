@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from fedmobile_actors.fleet.builder import Fleet
 from fedmobile_actors.fleet.distributions import draw_one
-from fedmobile_actors.fleet.phone import PhoneSpec
 from fedmobile_actors.scenario.schema import Constant, LogNormal, Uniform
 from fedmobile_actors.seeding import rng
 from fedmobile_actors.sim.tasks import Outcome, TaskCosts
@@ -41,7 +40,8 @@ class TaskTiming:
 
 
 def task_timing(
-    phone: PhoneSpec,
+    fleet: Fleet,
+    phone_id: int,
     samples: int,
     epochs: int,
     down_bytes: int,
@@ -49,12 +49,13 @@ def task_timing(
     slowdown: float,
     dispatch_s: float,
 ) -> TaskTiming:
-    """The time model applied to one phone and one task."""
-    download = down_bytes * 8.0 / phone.down_bps
-    compute = samples * epochs / phone.samples_per_second * slowdown
-    upload = up_bytes * 8.0 / phone.up_bps
-    end = dispatch_s + download + phone.latency_s + compute + upload + phone.latency_s
-    return TaskTiming(dispatch_s, download, phone.latency_s, compute, upload, slowdown, end)
+    """The time model applied to one phone (read from the fleet's columns) and one task."""
+    latency = float(fleet.latency_s[phone_id])
+    download = down_bytes * 8.0 / float(fleet.down_bps[phone_id])
+    compute = samples * epochs / float(fleet.samples_per_second[phone_id]) * slowdown
+    upload = up_bytes * 8.0 / float(fleet.up_bps[phone_id])
+    end = dispatch_s + download + latency + compute + upload + latency
+    return TaskTiming(dispatch_s, download, latency, compute, upload, slowdown, end)
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,8 @@ class TaskModel:
             slowdown = draw_one(self.slowdown, rng(self.seed, phone_id, task_id, "slowdown"))
         c = self.costs
         return task_timing(
-            self.fleet.phones[phone_id],
+            self.fleet,
+            phone_id,
             int(c.samples[phone_id]),
             c.epochs,
             c.down_bytes,
@@ -108,7 +110,7 @@ class TaskModel:
         end = timing.upload_end_s
         offline = self.fleet.availability(phone_id).next_offline(dispatch_s, round_index)
         crash = end
-        failure_prob = self.fleet.phones[phone_id].failure_prob
+        failure_prob = self.fleet.failure_prob_of(phone_id)
         if failure_prob > 0:
             gen = rng(self.seed, phone_id, task_id, "failure")
             if gen.random() < failure_prob:

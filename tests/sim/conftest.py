@@ -36,9 +36,11 @@ def hand_fleet(
         for p in range(n)
     )
     if trace is None:
-        return Fleet(phones, AvailabilityModel(AlwaysOn()))
+        return Fleet.from_phones(phones, AvailabilityModel(AlwaysOn()))
     intervals = tuple(tuple(phone) for phone in trace)
-    return Fleet(phones, AvailabilityModel(TraceAvailability(file="hand"), 0, intervals))
+    return Fleet.from_phones(
+        phones, AvailabilityModel(TraceAvailability(file="hand"), 0, intervals)
+    )
 
 
 @pytest.fixture
