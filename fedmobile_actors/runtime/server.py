@@ -22,6 +22,7 @@ from fedmobile_actors.algorithms.registry import make_strategy
 from fedmobile_actors.algorithms.strategy import ClientUpdate, GlobalState, Strategy
 from fedmobile_actors.data import LocalData
 from fedmobile_actors.errors import RunDirError, WireError
+from fedmobile_actors.runtime.groups import GroupIndex
 from fedmobile_actors.runtime.hosts import HostPool
 from fedmobile_actors.runtime.metrics import RoundMetrics, event_rows
 from fedmobile_actors.runtime.phone_state import PhoneStateStore
@@ -41,52 +42,6 @@ class RoundOutput:
     metrics: RoundMetrics
     events: list[dict[str, Any]] = field(default_factory=list)
     aggregation: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class GroupIndex:
-    """Which phones and which test windows make up each group ("tier/budget", ...).
-
-    Built once per run from the world: a group's test windows are its phones' own
-    (``World.phone_test_index``), so its accuracy is read off the one evaluation of the test set.
-    """
-
-    group_of: dict[str, tuple[str, ...]]  # grouping -> each phone's "grouping/group" key
-    phones: dict[str, int]
-    test_index: dict[str, np.ndarray]
-
-    @staticmethod
-    def of(world: World) -> GroupIndex:
-        group_of: dict[str, tuple[str, ...]] = {}
-        members: dict[str, list[int]] = {}
-        for grouping, per_phone in world.phone_groups.items():
-            keys = tuple(f"{grouping}/{g}" for g in per_phone)
-            group_of[grouping] = keys
-            for phone, key in enumerate(keys):
-                members.setdefault(key, []).append(phone)
-        index = {
-            key: np.concatenate([world.phone_test_index(p) for p in phones])
-            for key, phones in sorted(members.items())
-        }
-        return GroupIndex(group_of, {k: len(v) for k, v in members.items()}, index)
-
-    def figures(
-        self, step: Step, correct: np.ndarray | None
-    ) -> dict[str, dict[str, float | int | None]]:
-        """Each group's accuracy (None when not evaluated) and task outcomes in ``step``."""
-        out: dict[str, dict[str, float | int | None]] = {}
-        for key, idx in self.test_index.items():
-            acc = None
-            if correct is not None and idx.size:
-                acc = float(correct[idx].mean())
-            out[key] = {"phones": self.phones[key], "accuracy": acc, "dispatched": 0}
-            out[key].update({o.value: 0 for o in Outcome})
-        for task in step.tasks:
-            for keys in self.group_of.values():
-                row = out[keys[task.phone_id]]
-                row["dispatched"] = int(row["dispatched"] or 0) + 1
-                row[task.outcome.value] = int(row[task.outcome.value] or 0) + 1
-        return out
 
 
 class Server:
