@@ -29,7 +29,7 @@ from fedmobile_actors.runtime.phone_state import PhoneStateStore
 from fedmobile_actors.runtime.world import World
 from fedmobile_actors.scenario.schema import Scenario
 from fedmobile_actors.sim import make_policy
-from fedmobile_actors.sim.tasks import Outcome, Step, Task, TaskCosts
+from fedmobile_actors.sim.tasks import Outcome, PhoneInts, Step, Task, TaskCosts
 from fedmobile_actors.wire import decode_update, encode_arrays, encode_update, pack, unpack
 
 CHECKPOINT_FORMAT = 1
@@ -70,7 +70,7 @@ class Server:
         self._payload_bytes = encode_arrays(self.strategy.payload(self.state))
         self._expected = self.strategy.update_shapes(self.strategy.payload(self.state))
         costs = TaskCosts(
-            samples=self.world.shard_sizes,
+            samples=PhoneInts(self.world.shard_sizes),
             epochs=scenario.algorithm.local_epochs,
             down_bytes=len(self._payload_bytes),
             up_bytes=self._update_sizes(),
@@ -88,7 +88,7 @@ class Server:
 
     # -- set-up ---------------------------------------------------------------------------------
 
-    def _update_sizes(self) -> list[int]:
+    def _update_sizes(self) -> PhoneInts:
         """Exact encoded size of each phone's update, known before anything trains.
 
         The wire encodes ids at fixed width and metrics as float64, so the size depends only on
@@ -101,7 +101,7 @@ class Server:
             self.strategy.payload(self.state), probe, 0, self.state.version, -1
         )
         size = len(encode_update(update))
-        return [size] * self.scenario.fleet.phones
+        return PhoneInts(np.full(self.scenario.fleet.phones, size, dtype=np.int64))
 
     def _skip_to(self, version: int) -> None:
         """Fast-forward the (deterministic) policy past the steps a checkpoint already holds."""
