@@ -14,6 +14,11 @@ import numpy as np
 from fedmobile_actors.runtime.world import World
 from fedmobile_actors.sim.tasks import Outcome, Step
 
+#: With on-demand data, a group's accuracy is read on the held-out windows of this many of its
+#: phones (the lowest ids), not of all of them: a group of a million phones would otherwise need
+#: a million test draws at start-up and tens of millions of indices.
+GROUP_SAMPLE_PHONES = 64
+
 
 @dataclass(frozen=True)
 class GroupIndex:
@@ -21,26 +26,34 @@ class GroupIndex:
 
     Built once per run from the world: a group's test windows are its phones' own
     (``World.phone_test_index``), so its accuracy is read off the one evaluation of the test set.
+    Each phone's group is a small integer code per grouping (one int32 column over the fleet),
+    not a string per phone. With dealt data every phone of a group counts; with on-demand data
+    (``data.source.per_phone``) the group's first ``GROUP_SAMPLE_PHONES`` phones by id do, so
+    building the index costs O(groups), not O(fleet) test draws (docs/outputs.md).
     """
 
-    group_of: dict[str, tuple[str, ...]]  # grouping -> each phone's "grouping/group" key
+    keys: dict[str, tuple[str, ...]]  # grouping -> its groups' "grouping/group" keys
+    codes: dict[str, np.ndarray]  # grouping -> each phone's index into keys[grouping]
     phones: dict[str, int]
     test_index: dict[str, np.ndarray]
 
     @staticmethod
     def of(world: World) -> GroupIndex:
-        group_of: dict[str, tuple[str, ...]] = {}
-        members: dict[str, list[int]] = {}
+        sample = GROUP_SAMPLE_PHONES if world.on_demand is not None else None
+        keys: dict[str, tuple[str, ...]] = {}
+        codes: dict[str, np.ndarray] = {}
+        phones: dict[str, int] = {}
+        index: dict[str, np.ndarray] = {}
         for grouping, per_phone in world.phone_groups.items():
-            keys = tuple(f"{grouping}/{g}" for g in per_phone)
-            group_of[grouping] = keys
-            for phone, key in enumerate(keys):
-                members.setdefault(key, []).append(phone)
-        index = {
-            key: np.concatenate([world.phone_test_index(p) for p in phones])
-            for key, phones in sorted(members.items())
-        }
-        return GroupIndex(group_of, {k: len(v) for k, v in members.items()}, index)
+            names, code = np.unique(np.asarray(per_phone, dtype=str), return_inverse=True)
+            keys[grouping] = tuple(f"{grouping}/{name}" for name in names.tolist())
+            codes[grouping] = code.astype(np.int32)
+            counts = np.bincount(code, minlength=len(names))
+            for i, key in enumerate(keys[grouping]):
+                phones[key] = int(counts[i])
+                members = np.flatnonzero(code == i)[:sample]
+                index[key] = np.concatenate([world.phone_test_index(int(p)) for p in members])
+        return GroupIndex(keys, codes, phones, {k: index[k] for k in sorted(index)})
 
     def figures(
         self, step: Step, correct: np.ndarray | None
@@ -54,8 +67,8 @@ class GroupIndex:
             out[key] = {"phones": self.phones[key], "accuracy": acc, "dispatched": 0}
             out[key].update({o.value: 0 for o in Outcome})
         for task in step.tasks:
-            for keys in self.group_of.values():
-                row = out[keys[task.phone_id]]
+            for grouping, code in self.codes.items():
+                row = out[self.keys[grouping][code[task.phone_id]]]
                 row["dispatched"] = int(row["dispatched"] or 0) + 1
                 row[task.outcome.value] = int(row[task.outcome.value] or 0) + 1
         return out
