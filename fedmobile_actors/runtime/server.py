@@ -205,7 +205,7 @@ class Server:
             val_missing = self.strategy.evaluate(
                 self.state, proxy, self._val_missing, pooled
             ).accuracy
-        acc_phones = self._per_phone_accuracy() if evaluate else None
+        acc_phones = self._per_phone_accuracy(step) if evaluate else None
         train_losses = [u.metrics["train_loss"] for u in updates if "train_loss" in u.metrics]
         uploaded = (Outcome.REPORTED, Outcome.LATE, Outcome.STALE)
         return RoundMetrics(
@@ -231,16 +231,25 @@ class Server:
             accuracy_val_missing=val_missing,
         )
 
-    def _per_phone_accuracy(self) -> float | None:
+    def _per_phone_accuracy(self, step: Step) -> float | None:
         """The authors' evaluation (when ``rounds.eval_per_phone``): each phone's model (global
         weights with its own state, e.g. BatchNorm statistics; the initial values before it has
-        trained) on its own held-out windows, averaged uniformly over phones that have any."""
+        trained) on its own held-out windows, averaged uniformly over phones that have any.
+
+        Which phones: every phone of the fleet with dealt data; with on-demand data the phones
+        whose updates this step applied (a million phones' test sets cannot be evaluated each
+        round; these are the phones the round is about, and their number is bounded)."""
         if not self.scenario.rounds.eval_per_phone:
             return None
-        if self._own_tests is None:  # built once: the same windows every evaluated round
-            self._own_tests = [self.world.phone_test(p) for p in range(self.scenario.fleet.phones)]
+        if self.world.on_demand is not None:
+            phones = sorted({task.phone_id for task in step.applied})
+            own_tests = [(p, self.world.phone_test(p)) for p in phones]
+        else:
+            if self._own_tests is None:  # built once: the same windows every evaluated round
+                self._own_tests = [self.world.phone_test(p) for p in range(len(self.world.fleet))]
+            own_tests = list(enumerate(self._own_tests))
         accuracies = []
-        for phone, own in enumerate(self._own_tests):
+        for phone, own in own_tests:
             if len(own) == 0:
                 continue
             state = self.phone_states.arrays(phone) if self.stateful else None
