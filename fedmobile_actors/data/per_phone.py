@@ -12,7 +12,7 @@ How ``data.partition`` reads per phone (each phone has ``per_phone.samples`` win
 - ``iid``: labels uniform over the classes, subjects uniform over the subjects;
 - ``dirichlet``: the phone's label proportions ~ Dirichlet(alpha) (Hsu et al. 2019), subjects
   uniform; ``min_samples`` has nothing left to guard;
-- ``shard``: the phone holds ``shards_per_phone`` distinct labels (at most all), its windows split
+- ``shards``: the phone holds ``shards_per_phone`` distinct labels (at most all), its windows split
   as evenly as possible between them;
 - ``subject``: every window is of subject ``phone % subjects``, labels uniform (the dealt
   partition's rule for which subject a phone holds).
