@@ -871,7 +871,8 @@ class RoundsConfig(Frozen):
         default=False,
         description="Also evaluate each phone's model (global weights with the phone's own state, "
         "e.g. BatchNorm statistics) on its own held-out windows, averaged over phones (the "
-        "authors' evaluation; column accuracy_per_phone); the pooled test set is kept.",
+        "authors' evaluation; column accuracy_per_phone); the pooled test set is kept. With "
+        "data.source.per_phone: over the phones that reported in the evaluated round.",
     )
     idle_retry_s: float = Field(
         default=60.0,
