@@ -106,3 +106,24 @@ def test_per_phone_evaluation_reads_the_steps_applied_phones() -> None:
         own = server.world.phone_test(phone)
         accuracies.append(server.strategy.evaluate(server.state, own.dataset, own.present).accuracy)
     assert out.metrics.accuracy_per_phone == float(np.mean(accuracies))
+
+
+def test_a_fleet_follows_on_demand_data_by_subject() -> None:
+    """By-subject partition and correlation work without making any phone's windows."""
+    classes = [
+        {"name": "rare", "share": 0.5, "availability": {"model": "bernoulli", "p_online": 0.3}},
+        {"name": "always", "share": 0.5, "availability": {"model": "always"}},
+    ]
+    world = World.build(
+        on_demand(
+            phones=40,
+            data={"partition": {"kind": "subject"}},
+            fleet={"availability_classes": classes, "correlation": {"by": "subject"}},
+        )
+    )
+    subjects = world.phone_groups["subject"]
+    assert subjects[:3] == ("subject 0", "subject 1", "subject 2")
+    by_class: dict[str, set[str]] = {}
+    for subject, cls in zip(subjects, world.phone_groups["availability"], strict=True):
+        by_class.setdefault(cls, set()).add(subject)
+    assert not by_class["rare"] & by_class["always"]  # strength 1: a subject has one class
