@@ -9,8 +9,11 @@ first fleet size's, and the peak of the summed RSS of all processes of the run (
 GCS, raylet, helpers, server actor, phone hosts), sampled every 0.2 s. A run whose processes
 together pass ``--mem-limit-gb`` is stopped (the machine may be shared) and reported as such.
 
+``--parts N`` instead times the parts of start-up for N phones in this one process (shared
+data, fleet, groups, shard sizes, 100 phones' shards): where start-up goes, without Ray.
+
 Usage: ``python -m benchmarks.bench_fleet_scale [--phones 1000 10000 100000 1000000]
-[--rounds 4] [--json out.json]``
+[--rounds 4] [--json out.json] [--parts 1000000]``
 """
 
 from __future__ import annotations
@@ -32,11 +35,49 @@ from benchmarks.common import (
 PER_ROUND = 100
 
 
+def startup_parts(phones: int) -> dict[str, Any]:
+    """Seconds of each part of building a world of ``phones`` with on-demand data, in order."""
+    import pickle
+    import time
+
+    from benchmarks.common import workload_scenario
+    from fedmobile_actors.runtime.groups import GroupIndex
+    from fedmobile_actors.runtime.world import World, _load_shared
+
+    scenario = workload_scenario(phones, PER_ROUND, 5, on_demand=True, backend="inprocess")
+    out: dict[str, Any] = {"phones": phones, "loadavg_before": list(os.getloadavg())}
+    start = time.perf_counter()
+    shared = _load_shared(scenario)
+    out["shared_data_s"] = time.perf_counter() - start
+    out["shared_data_mib"] = mib(len(pickle.dumps(shared)))
+    start = time.perf_counter()
+    world = World.build(scenario, shared)
+    out["fleet_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    _ = world.phone_groups
+    out["phone_groups_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    GroupIndex.of(world)
+    out["group_index_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    _ = world.shard_sizes
+    out["shard_sizes_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    for phone in range(0, phones, max(1, phones // 100)):
+        world.local_data(phone)
+    out["hundred_shards_s"] = time.perf_counter() - start
+    return out
+
+
 def main() -> None:
     parser = bench_parser(__doc__, [1_000, 10_000, 100_000, 1_000_000], 4)
     parser.add_argument("--per-round", type=int, default=PER_ROUND)
     parser.add_argument("--mem-limit-gb", type=float, default=12.0)
+    parser.add_argument("--parts", type=int, help="time start-up's parts for this many phones")
     args = parser.parse_args()
+    if args.parts is not None:
+        write_json(args.json, {"benchmark": "fleet_parts", **startup_parts(args.parts)})
+        return
     logs = logs_dir(args)
     limit = int(args.mem_limit_gb * 2**30)
     rows: list[dict[str, Any]] = []
