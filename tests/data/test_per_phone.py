@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,6 +15,8 @@ import pytest
 from fedmobile_actors.data.per_phone import PhoneWindows, load_per_phone
 from fedmobile_actors.errors import ScenarioError
 from fedmobile_actors.scenario import Scenario, validate_mapping
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _scenario(
@@ -106,3 +113,37 @@ def test_a_fleet_correlated_by_label_is_refused_with_on_demand_data() -> None:
     }
     with pytest.raises(ScenarioError, match=r"correlation\.by"):
         validate_mapping(raw, "x")
+
+
+_DIGEST = """
+import hashlib, sys
+sys.path.insert(0, "tests/data")
+from test_per_phone import _maker, _scenario
+shard = _maker(_scenario()).shard(int(sys.argv[1]))
+digest = hashlib.sha256()
+for x in (*shard.modalities.values(), shard.labels, shard.subjects):
+    digest.update(x.tobytes())
+print(digest.hexdigest())
+"""
+
+
+def _digest(phone: int) -> str:
+    shard = _maker(_scenario()).shard(phone)
+    digest = hashlib.sha256()
+    for x in (*shard.modalities.values(), shard.labels, shard.subjects):
+        digest.update(x.tobytes())
+    return digest.hexdigest()
+
+
+@pytest.mark.integration
+def test_another_process_makes_the_same_shard() -> None:
+    """A fresh interpreter (new hash seed, nothing cached) makes phone 21's shard bit for bit."""
+    out = subprocess.run(
+        [sys.executable, "-c", _DIGEST, "21"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONHASHSEED": "123", "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == _digest(21)
