@@ -102,7 +102,8 @@ class World:
         return self.split.train.modality_names
 
     def local_data(self, phone_id: int) -> LocalData:
-        """Phone ``phone_id``'s shard (a view) with its fixed per-sample modality presence."""
+        """Phone ``phone_id``'s shard (a view of the dealt data, or made from the phone's key with
+        on-demand data) with its fixed per-sample modality presence."""
         shard = self._train_windows(phone_id)
         rates = dict(self.fleet.phones[phone_id].missing_rates)
         mask = presence(len(shard), rates, self.modality_names, self.scenario.seed, phone_id)
