@@ -929,7 +929,7 @@ class RuntimeConfig(Frozen):
         description="Memory (MB) Ray reserves for each host (None: no reservation).",
     )
     shard_cache_mb: int = Field(
-        default=256,
+        default=64,
         ge=1,
         le=16_777_216,
         description="Memory (MB) each host may keep of on-demand shards (data.source.per_phone); "
