@@ -118,7 +118,7 @@ def phone_labels(
         labels = gen.choice(k, size=n, p=gen.dirichlet(np.full(k, partition.alpha)))
     elif isinstance(partition, ShardPartition):
         held = np.sort(gen.choice(k, size=min(partition.shards_per_phone, k), replace=False))
-        labels = gen.permutation(np.repeat(held, -(-n // len(held)))[:n])
+        labels = gen.permutation(np.resize(held, n))  # each held label n/K times, +-1
     elif isinstance(partition, SubjectPartition):
         labels = gen.integers(0, k, size=n)
     else:  # pragma: no cover - the schema admits no other partition

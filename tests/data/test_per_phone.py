@@ -147,3 +147,9 @@ def test_another_process_makes_the_same_shard() -> None:
         check=True,
     )
     assert out.stdout.strip() == _digest(21)
+
+
+def test_shard_partition_splits_a_phones_windows_evenly_between_its_labels() -> None:
+    maker = _maker(_scenario(partition={"kind": "shards", "shards_per_phone": 4}))
+    counts = np.bincount(maker.labels(0).labels)
+    assert sorted(counts[counts > 0].tolist()) == [7, 7, 8, 8]  # 30 windows, 4 labels
