@@ -114,20 +114,27 @@ def measure_ideal(phones: int) -> dict[str, Any]:
 
 
 def measure_runtime(
-    phones: int, per_round: int, rounds: int, logs: Path, mem_limit_bytes: int | None = None
+    phones: int,
+    per_round: int,
+    rounds: int,
+    logs: Path,
+    mem_limit_bytes: int | None = None,
+    on_demand: bool = False,
 ) -> dict[str, Any]:
-    """This project's Ray runtime in a child process: start-up, rounds, peak memory."""
+    """This project's Ray runtime in a child process: start-up, rounds, peak memory
+    (``on_demand``: per-phone data made when dispatched)."""
     argv = [
         "benchmarks.fedmobile_worker",
         "--phones", str(phones),
         "--per-round", str(per_round),
         "--rounds", str(rounds),
+        *(["--on-demand"] if on_demand else []),
     ]  # fmt: skip
     load = [round(x, 2) for x in os.getloadavg()]
     data, launched, mem = run_worker(
         argv,
         timeout_s=1800,
-        log_path=logs / f"fedmobile-{phones}-{per_round}.log",
+        log_path=logs / f"fedmobile-{phones}-{per_round}{'-on-demand' if on_demand else ''}.log",
         mem_limit_bytes=mem_limit_bytes,
     )
     figures = run_figures(

@@ -44,8 +44,10 @@ MODALITIES = (("acc", 3, 100), ("gyro", 3, 100))
 LR, BATCH, LOCAL_EPOCHS = 0.05, 32, 1
 SEED = 0
 #: Deadline and eval period far beyond anything the benchmarks run: every phone reports every
-#: round, and no round evaluates (evaluation is not part of the workload).
-NEVER = 10**9
+#: round, and no round evaluates (evaluation is not part of the workload). The schema's limits
+#: (eval_every <= 10^5; deadline_s <= 10^5 x idle_retry_s); 10^9 no longer validates.
+NEVER_DEADLINE_S = 1_000_000.0
+NEVER_ROUNDS = 100_000
 
 
 # ----------------------------------------------------------------------------------- workload
@@ -80,25 +82,28 @@ def workload_mapping(
     backend: str = "ray",
     output_dir: str = "bench-runs",
     seed: int = SEED,
+    on_demand: bool = False,
 ) -> dict[str, Any]:
     """The issue's workload as a scenario mapping (what a user would write as YAML).
 
     ``rounds`` is one more than a benchmark drives: the runtime evaluates the final round, and
     evaluation is not part of the workload, so drivers stop one round short of it.
+    ``on_demand``: each phone's 128 windows made when it is dispatched (``data.source.per_phone``)
+    instead of one dataset dealt up front; the same shapes, model and training.
     """
+    source: dict[str, Any] = {
+        "kind": "synthetic",
+        "num_classes": NUM_CLASSES,
+        "modalities": [{"name": n, "channels": c, "steps": s} for n, c, s in MODALITIES],
+    }
+    if on_demand:
+        source["per_phone"] = {"samples": SAMPLES_PER_PHONE}
+    else:
+        source["samples"] = synthetic_samples(phones, seed)
     return {
         "name": f"bench-{phones}",
         "seed": seed,
-        "data": {
-            "source": {
-                "kind": "synthetic",
-                "num_classes": NUM_CLASSES,
-                "samples": synthetic_samples(phones, seed),
-                "modalities": [{"name": n, "channels": c, "steps": s} for n, c, s in MODALITIES],
-            },
-            "partition": {"kind": "iid"},
-            "test_fraction": TEST_FRACTION,
-        },
+        "data": {"source": source, "partition": {"kind": "iid"}, "test_fraction": TEST_FRACTION},
         "fleet": {"phones": phones, "availability": {"model": "always"}, "failure_prob": 0.0},
         "model": {"conv_channels": [32, 64], "kernel_size": 5},
         "algorithm": {
@@ -113,8 +118,8 @@ def workload_mapping(
             "rounds": rounds,
             "clients_per_round": clients_per_round,
             "overcommit": 1.0,
-            "deadline_s": float(NEVER),
-            "eval_every": NEVER,
+            "deadline_s": NEVER_DEADLINE_S,
+            "eval_every": NEVER_ROUNDS,
         },
         "runtime": {"backend": backend, "torch_threads": 1},
         "output": {"dir": output_dir, "checkpoint_every": 0, "plots": False, "event_log": False},

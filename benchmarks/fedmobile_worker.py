@@ -27,10 +27,13 @@ def main() -> None:
     parser.add_argument("--per-round", type=int, required=True)
     parser.add_argument("--rounds", type=int, required=True)
     parser.add_argument("--hosts", type=int, default=None)
+    parser.add_argument("--on-demand", action="store_true", help="data.source.per_phone")
     parser.add_argument("--result", required=True)
     args = parser.parse_args()
     imported_at = time.time()
-    scenario = workload_scenario(args.phones, args.per_round, args.rounds + 1)
+    scenario = workload_scenario(
+        args.phones, args.per_round, args.rounds + 1, on_demand=args.on_demand
+    )
     if args.hosts is not None:
         runtime = scenario.runtime.model_copy(update={"hosts": args.hosts})
         scenario = scenario.model_copy(update={"runtime": runtime})

@@ -23,6 +23,12 @@ from fedmobile_actors.wire import decode_arrays, encode_arrays, encode_update
 PAYLOAD_CACHE = 8
 
 
+def local_data_bytes(data: LocalData) -> int:
+    """What one phone's data holds in memory: windows, labels, subjects and presence masks."""
+    arrays = [*data.dataset.modalities.values(), data.dataset.labels, data.dataset.subjects]
+    return sum(a.nbytes for a in arrays) + sum(m.nbytes for m in data.present.values())
+
+
 class PhoneHost:
     """Trains the phones placed on it; every result is a function of (scenario, task) alone."""
 
@@ -31,7 +37,14 @@ class PhoneHost:
         self.scenario = scenario
         self.world = World.build(scenario, shared)
         self.strategy: Strategy = make_strategy(self.world.context())
-        self._phones: dict[int, LocalData] = {}
+        self._phones: OrderedDict[int, LocalData] = OrderedDict()
+        self._phone_bytes: dict[int, int] = {}
+        self.cached_bytes = 0  # of on-demand shards held now (0 with dealt data)
+        #: On-demand shards are kept within this budget; dealt shards are views of the shared
+        #: data (no copy), so they are all kept.
+        self.cache_bytes = (
+            scenario.runtime.shard_cache_mb * 2**20 if self.world.on_demand is not None else None
+        )
         self._payloads: OrderedDict[int, Arrays] = OrderedDict()
 
     def ready(self) -> bool:
@@ -39,9 +52,22 @@ class PhoneHost:
         return True
 
     def phone(self, phone_id: int) -> LocalData:
-        if phone_id not in self._phones:
-            self._phones[phone_id] = self.world.local_data(phone_id)
-        return self._phones[phone_id]
+        """Phone ``phone_id``'s data, made on first use and kept (least recently used first out
+        when on-demand shards pass ``runtime.shard_cache_mb``; a dropped phone's shard is remade
+        bit for bit from its key when it is dispatched again)."""
+        data = self._phones.get(phone_id)
+        if data is not None:
+            self._phones.move_to_end(phone_id)
+            return data
+        data = self.world.local_data(phone_id)
+        self._phones[phone_id] = data
+        if self.cache_bytes is not None:
+            self._phone_bytes[phone_id] = local_data_bytes(data)
+            self.cached_bytes += self._phone_bytes[phone_id]
+            while len(self._phones) > 1 and self.cached_bytes > self.cache_bytes:
+                oldest, _ = self._phones.popitem(last=False)
+                self.cached_bytes -= self._phone_bytes.pop(oldest)
+        return data
 
     def payload(self, version: int, payload: bytes) -> Arrays:
         """The decoded global payload of ``version`` (decoded once per host)."""

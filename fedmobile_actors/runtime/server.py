@@ -22,13 +22,14 @@ from fedmobile_actors.algorithms.registry import make_strategy
 from fedmobile_actors.algorithms.strategy import ClientUpdate, GlobalState, Strategy
 from fedmobile_actors.data import LocalData
 from fedmobile_actors.errors import RunDirError, WireError
+from fedmobile_actors.runtime.groups import GroupIndex
 from fedmobile_actors.runtime.hosts import HostPool
 from fedmobile_actors.runtime.metrics import RoundMetrics, event_rows
 from fedmobile_actors.runtime.phone_state import PhoneStateStore
 from fedmobile_actors.runtime.world import World
 from fedmobile_actors.scenario.schema import Scenario
 from fedmobile_actors.sim import make_policy
-from fedmobile_actors.sim.tasks import Outcome, Step, Task, TaskCosts
+from fedmobile_actors.sim.tasks import Outcome, PhoneInts, Step, Task, TaskCosts
 from fedmobile_actors.wire import decode_update, encode_arrays, encode_update, pack, unpack
 
 CHECKPOINT_FORMAT = 1
@@ -41,52 +42,6 @@ class RoundOutput:
     metrics: RoundMetrics
     events: list[dict[str, Any]] = field(default_factory=list)
     aggregation: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class GroupIndex:
-    """Which phones and which test windows make up each group ("tier/budget", ...).
-
-    Built once per run from the world: a group's test windows are its phones' own
-    (``World.phone_test_index``), so its accuracy is read off the one evaluation of the test set.
-    """
-
-    group_of: dict[str, tuple[str, ...]]  # grouping -> each phone's "grouping/group" key
-    phones: dict[str, int]
-    test_index: dict[str, np.ndarray]
-
-    @staticmethod
-    def of(world: World) -> GroupIndex:
-        group_of: dict[str, tuple[str, ...]] = {}
-        members: dict[str, list[int]] = {}
-        for grouping, per_phone in world.phone_groups.items():
-            keys = tuple(f"{grouping}/{g}" for g in per_phone)
-            group_of[grouping] = keys
-            for phone, key in enumerate(keys):
-                members.setdefault(key, []).append(phone)
-        index = {
-            key: np.concatenate([world.phone_test_index(p) for p in phones])
-            for key, phones in sorted(members.items())
-        }
-        return GroupIndex(group_of, {k: len(v) for k, v in members.items()}, index)
-
-    def figures(
-        self, step: Step, correct: np.ndarray | None
-    ) -> dict[str, dict[str, float | int | None]]:
-        """Each group's accuracy (None when not evaluated) and task outcomes in ``step``."""
-        out: dict[str, dict[str, float | int | None]] = {}
-        for key, idx in self.test_index.items():
-            acc = None
-            if correct is not None and idx.size:
-                acc = float(correct[idx].mean())
-            out[key] = {"phones": self.phones[key], "accuracy": acc, "dispatched": 0}
-            out[key].update({o.value: 0 for o in Outcome})
-        for task in step.tasks:
-            for keys in self.group_of.values():
-                row = out[keys[task.phone_id]]
-                row["dispatched"] = int(row["dispatched"] or 0) + 1
-                row[task.outcome.value] = int(row[task.outcome.value] or 0) + 1
-        return out
 
 
 class Server:
@@ -115,7 +70,7 @@ class Server:
         self._payload_bytes = encode_arrays(self.strategy.payload(self.state))
         self._expected = self.strategy.update_shapes(self.strategy.payload(self.state))
         costs = TaskCosts(
-            samples=self.world.shard_sizes,
+            samples=PhoneInts(self.world.shard_sizes),
             epochs=scenario.algorithm.local_epochs,
             down_bytes=len(self._payload_bytes),
             up_bytes=self._update_sizes(),
@@ -133,7 +88,7 @@ class Server:
 
     # -- set-up ---------------------------------------------------------------------------------
 
-    def _update_sizes(self) -> list[int]:
+    def _update_sizes(self) -> PhoneInts:
         """Exact encoded size of each phone's update, known before anything trains.
 
         The wire encodes ids at fixed width and metrics as float64, so the size depends only on
@@ -146,7 +101,7 @@ class Server:
             self.strategy.payload(self.state), probe, 0, self.state.version, -1
         )
         size = len(encode_update(update))
-        return [size] * self.scenario.fleet.phones
+        return PhoneInts(np.full(self.scenario.fleet.phones, size, dtype=np.int64))
 
     def _skip_to(self, version: int) -> None:
         """Fast-forward the (deterministic) policy past the steps a checkpoint already holds."""
@@ -250,7 +205,7 @@ class Server:
             val_missing = self.strategy.evaluate(
                 self.state, proxy, self._val_missing, pooled
             ).accuracy
-        acc_phones = self._per_phone_accuracy() if evaluate else None
+        acc_phones = self._per_phone_accuracy(step) if evaluate else None
         train_losses = [u.metrics["train_loss"] for u in updates if "train_loss" in u.metrics]
         uploaded = (Outcome.REPORTED, Outcome.LATE, Outcome.STALE)
         return RoundMetrics(
@@ -276,16 +231,25 @@ class Server:
             accuracy_val_missing=val_missing,
         )
 
-    def _per_phone_accuracy(self) -> float | None:
+    def _per_phone_accuracy(self, step: Step) -> float | None:
         """The authors' evaluation (when ``rounds.eval_per_phone``): each phone's model (global
         weights with its own state, e.g. BatchNorm statistics; the initial values before it has
-        trained) on its own held-out windows, averaged uniformly over phones that have any."""
+        trained) on its own held-out windows, averaged uniformly over phones that have any.
+
+        Which phones: every phone of the fleet with dealt data; with on-demand data the phones
+        whose updates this step applied (a million phones' test sets cannot be evaluated each
+        round; these are the phones the round is about, and their number is bounded)."""
         if not self.scenario.rounds.eval_per_phone:
             return None
-        if self._own_tests is None:  # built once: the same windows every evaluated round
-            self._own_tests = [self.world.phone_test(p) for p in range(self.scenario.fleet.phones)]
+        if self.world.on_demand is not None:
+            phones = sorted({task.phone_id for task in step.applied})
+            own_tests = [(p, self.world.phone_test(p)) for p in phones]
+        else:
+            if self._own_tests is None:  # built once: the same windows every evaluated round
+                self._own_tests = [self.world.phone_test(p) for p in range(len(self.world.fleet))]
+            own_tests = list(enumerate(self._own_tests))
         accuracies = []
-        for phone, own in enumerate(self._own_tests):
+        for phone, own in own_tests:
             if len(own) == 0:
                 continue
             state = self.phone_states.arrays(phone) if self.stateful else None

@@ -17,13 +17,15 @@ from fedmobile_actors.algorithms.strategy import AlgorithmContext
 from fedmobile_actors.data import (
     DatasetSplit,
     LocalData,
+    MultimodalDataset,
     load_split,
     partition,
     phone_test_windows,
     presence,
 )
+from fedmobile_actors.data.per_phone import PhoneWindows, load_per_phone
 from fedmobile_actors.fleet import Fleet, build_fleet
-from fedmobile_actors.scenario.schema import Scenario, SubjectPartition
+from fedmobile_actors.scenario.schema import Scenario, SubjectPartition, SyntheticSource
 from fedmobile_actors.seeding import SERVER
 
 
@@ -35,10 +37,15 @@ class SharedData:
     Why ordered: a shard is then a slice, a zero-copy view of the one copy in Ray's object store,
     instead of a private copy in every host. A shard keeps its windows' order, so training is
     bit-identical to indexing the unordered split.
+
+    With on-demand data (``data.source.per_phone``) ``on_demand`` makes each phone's shard, the
+    split's training set is empty and ``offsets`` is unused: the shared data is then a few
+    megabytes (test and proxy sets, class waveforms, normalisation) whatever the fleet size.
     """
 
     split: DatasetSplit
     offsets: np.ndarray
+    on_demand: PhoneWindows | None = None
 
 
 @dataclass(frozen=True)
@@ -73,17 +80,31 @@ class World:
         return self.data.split
 
     @property
-    def shard_sizes(self) -> list[int]:
-        return np.diff(self.data.offsets).tolist()
+    def on_demand(self) -> PhoneWindows | None:
+        """The maker of per-phone windows, or None when shards are slices of the dealt data."""
+        return self.data.on_demand
+
+    @property
+    def shard_sizes(self) -> np.ndarray:
+        """Every phone's shard size (int64, (phones,)), known without making any shard."""
+        if self.data.on_demand is not None:
+            return self.data.on_demand.sizes()
+        return np.diff(self.data.offsets)
+
+    def _train_windows(self, phone_id: int) -> MultimodalDataset:
+        if self.data.on_demand is not None:
+            return self.data.on_demand.shard(phone_id)
+        start, end = int(self.data.offsets[phone_id]), int(self.data.offsets[phone_id + 1])
+        return self.split.train.slice(start, end)
 
     @property
     def modality_names(self) -> tuple[str, ...]:
         return self.split.train.modality_names
 
     def local_data(self, phone_id: int) -> LocalData:
-        """Phone ``phone_id``'s shard (a view) with its fixed per-sample modality presence."""
-        start, end = int(self.data.offsets[phone_id]), int(self.data.offsets[phone_id + 1])
-        shard = self.split.train.slice(start, end)
+        """Phone ``phone_id``'s shard (a view of the dealt data, or made from the phone's key with
+        on-demand data) with its fixed per-sample modality presence."""
+        shard = self._train_windows(phone_id)
         fleet = self.fleet
         rates = dict(zip(fleet.modality_names, fleet.missing_rates[phone_id].tolist(), strict=True))
         mask = presence(len(shard), rates, self.modality_names, self.scenario.seed, phone_id)
@@ -122,8 +143,19 @@ class World:
 
     def phone_test_index(self, phone_id: int) -> np.ndarray:
         """Indices into ``split.test`` of phone ``phone_id``'s held-out test windows (sorted,
-        possibly repeated); see ``phone_test``."""
-        return self._phone_test_index[phone_id]
+        possibly repeated); see ``phone_test``. On-demand data: drawn from the phone's labels
+        alone (its signals are never made for this), the same draw each call."""
+        on_demand = self.data.on_demand
+        if on_demand is None:
+            return self._phone_test_index[phone_id]
+        return phone_test_windows(
+            on_demand.labels(phone_id),
+            self.split.test,
+            int(on_demand.size(phone_id)) * len(self.fleet),
+            isinstance(self.scenario.data.partition, SubjectPartition),
+            self.scenario.seed,
+            phone_id,
+        )
 
     def phone_test(self, phone_id: int) -> LocalData:
         """Phone ``phone_id``'s held-out test windows, every modality present: data like its own,
@@ -201,6 +233,8 @@ class World:
 def main_values(shared: SharedData, column: str) -> list[int]:
     """Each phone's most frequent subject or label (``column``: "subjects" or "labels"; ties:
     the smallest)."""
+    if shared.on_demand is not None:  # the schema admits only subjects under a subject split
+        return shared.on_demand.main_subjects().tolist()
     values = getattr(shared.split.train, column)
     out = []
     for start, end in zip(shared.offsets[:-1], shared.offsets[1:], strict=True):
@@ -217,7 +251,12 @@ def _leaks_test(scenario: Scenario) -> bool:
 
 
 def _load_shared(scenario: Scenario) -> SharedData:
-    """Load and split the data, deal it to phones, and order the training windows by phone."""
+    """Load and split the data, deal it to phones, and order the training windows by phone;
+    with on-demand data, only the held-out sets and the maker of phones' windows."""
+    source = scenario.data.source
+    if isinstance(source, SyntheticSource) and source.per_phone is not None:
+        split, maker = load_per_phone(scenario.data, scenario.fleet.phones, scenario.seed)
+        return SharedData(split, np.zeros(0, dtype=np.int64), maker)
     split = load_split(scenario.data, scenario.seed, scenario.base_dir)
     shards = partition(split.train, scenario.fleet.phones, scenario.data.partition, scenario.seed)
     offsets = np.cumsum([0, *(len(s) for s in shards)]).astype(np.int64)

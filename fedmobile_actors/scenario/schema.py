@@ -359,13 +359,46 @@ def _default_synthetic_modalities() -> tuple[ModalityShape, ...]:
     return (ModalityShape(name="acc"), ModalityShape(name="gyro"))
 
 
+class PerPhoneSynthetic(Frozen):
+    """Opt-in: every phone's windows made when the phone is first needed, from a stream keyed by
+    (seed, phone), instead of one dataset made up front and dealt to phones.
+
+    Memory and start-up then follow the phones dispatched, not the fleet (a million phones fit on
+    a laptop). ``data.partition`` is drawn per phone (IID; Dirichlet label proportions per phone;
+    ``shards_per_phone`` labels per phone; one subject per phone), and the held-out test set is a
+    fixed-size draw from the server's stream, so the numbers differ from the dealt dataset's
+    (docs/data.md).
+    """
+
+    samples: int = Field(
+        default=128, ge=1, le=100_000, description="Training windows of every phone."
+    )
+    test_samples: int = Field(
+        default=2000,
+        ge=10,
+        le=1_000_000,
+        description="Held-out windows, made once from the server's stream whatever the fleet "
+        "size; data.proxy_fraction of them become the proxy set.",
+    )
+    reference_samples: int = Field(
+        default=2000,
+        ge=10,
+        le=1_000_000,
+        description="Windows of a server-keyed reference sample the per-channel normalisation "
+        "is fitted on (never trained on, never tested on).",
+    )
+
+
 class SyntheticSource(Frozen):
     """Seeded synthetic multimodal activity data; no download, ever."""
 
     kind: Literal["synthetic"] = "synthetic"
     num_classes: int = Field(default=6, ge=2, le=100, description="Number of activity classes.")
     samples: int = Field(
-        default=4000, ge=20, le=10_000_000, description="Total windows (train + test)."
+        default=4000,
+        ge=20,
+        le=10_000_000,
+        description="Total windows (train + test); unused with per_phone.",
     )
     modalities: tuple[ModalityShape, ...] = Field(
         default_factory=_default_synthetic_modalities, min_length=1, description="Modalities."
@@ -380,6 +413,11 @@ class SyntheticSource(Frozen):
     noise: float = Field(default=1.0, ge=0, le=1000, description="Per-sample Gaussian noise level.")
     subjects: int = Field(
         default=10, ge=1, le=100_000, description="Simulated subjects (natural partition)."
+    )
+    per_phone: PerPhoneSynthetic | None = Field(
+        default=None,
+        description="Make each phone's windows on demand, keyed by (seed, phone), for fleets "
+        "too large to hold (None: one dataset made up front and dealt to phones).",
     )
 
     @field_validator("modalities")
@@ -833,7 +871,8 @@ class RoundsConfig(Frozen):
         default=False,
         description="Also evaluate each phone's model (global weights with the phone's own state, "
         "e.g. BatchNorm statistics) on its own held-out windows, averaged over phones (the "
-        "authors' evaluation; column accuracy_per_phone); the pooled test set is kept.",
+        "authors' evaluation; column accuracy_per_phone); the pooled test set is kept. With "
+        "data.source.per_phone: over the phones that reported in the evaluated round.",
     )
     idle_retry_s: float = Field(
         default=60.0,
@@ -888,6 +927,13 @@ class RuntimeConfig(Frozen):
         ge=1,
         le=16_777_216,
         description="Memory (MB) Ray reserves for each host (None: no reservation).",
+    )
+    shard_cache_mb: int = Field(
+        default=64,
+        ge=1,
+        le=16_777_216,
+        description="Memory (MB) each host may keep of on-demand shards (data.source.per_phone); "
+        "the least recently trained phones are dropped and remade, bit for bit, when needed.",
     )
 
 
@@ -958,6 +1004,27 @@ class Scenario(Frozen):
         problem = model_problem(value, data) if isinstance(data, DataConfig) else None
         if problem is not None:
             raise rule_error(*problem)
+        return value
+
+    @field_validator("fleet")
+    @classmethod
+    def _fleet_fits_data(cls, value: FleetConfig, info: ValidationInfo) -> FleetConfig:
+        """On-demand data has no phone's main label before its windows are made, so a fleet
+        correlated with the data is possible only by subject under a by-subject partition."""
+        data = info.data.get("data")
+        corr = value.correlation
+        if not isinstance(data, DataConfig) or corr is None:
+            return value
+        source = data.source
+        on_demand = isinstance(source, SyntheticSource) and source.per_phone is not None
+        by_subject = corr.by == "subject" and isinstance(data.partition, SubjectPartition)
+        if on_demand and not by_subject:
+            raise rule_error(
+                "correlation.by",
+                corr.by,
+                "with data.source.per_phone a fleet follows the data only by: subject, "
+                "with data.partition.kind: subject",
+            )
         return value
 
     @field_validator("rounds")

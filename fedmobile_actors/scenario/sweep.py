@@ -170,7 +170,7 @@ def _describe(params: Mapping[str, Any]) -> str:
 #: reordered renames its cells), where its output goes, and which Ray to start or join (a sweep
 #: may be resumed from another machine). Everything else, runtime sizes included, is the cell.
 _NOT_SETTINGS = ("name", "description", "sweep")
-_NOT_SETTINGS_IN = {"output": ("dir",), "runtime": ("address", "num_cpus")}
+_NOT_SETTINGS_IN = {"output": ("dir",), "runtime": ("address", "num_cpus", "shard_cache_mb")}
 
 
 def cell_id(scenario: Scenario) -> str:
@@ -199,5 +199,18 @@ def _settings_hash(data: Mapping[str, Any]) -> str:
         part = settings.get(section)
         if isinstance(part, Mapping):
             settings[section] = {k: v for k, v in part.items() if k not in keys}
+    settings = _without_absent_options(settings)
     text = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _without_absent_options(settings: dict[str, Any]) -> dict[str, Any]:
+    """Drop opt-in sections that are off (``data.source.per_phone: null``), so a cell run before
+    the option existed keeps its id and a resumed sweep still finds it."""
+    data = settings.get("data")
+    source = data.get("source") if isinstance(data, Mapping) else None
+    off = isinstance(source, Mapping) and "per_phone" in source and source["per_phone"] is None
+    if off and isinstance(data, Mapping) and isinstance(source, Mapping):
+        source = {k: v for k, v in source.items() if k != "per_phone"}
+        settings = {**settings, "data": {**data, "source": source}}
+    return settings

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import yaml
+
 from fedmobile_actors.scenario import load_scenario, scenario_to_yaml
 from fedmobile_actors.scenario.sweep import cell_id, cell_id_of_yaml, expand_sweep
 
@@ -61,3 +63,21 @@ def test_the_ray_to_join_is_not_part_of_a_cell(write: Callable[..., Path]) -> No
     assert [cell_id(p.scenario) for p in expand_sweep(joined)] == base
     bigger = load_scenario(path, ["runtime.hosts=2"])
     assert set(cell_id(p.scenario) for p in expand_sweep(bigger)).isdisjoint(base)
+
+
+def test_a_cell_stored_before_per_phone_data_existed_keeps_its_id(
+    write: Callable[..., Path],
+) -> None:
+    """A scenario.yaml written before data.source.per_phone and runtime.shard_cache_mb existed
+    (neither key in it) gives the id the same cell has now, so a resumed sweep finds it; the
+    cache budget never changes a cell, turning per_phone on does."""
+    path = write(SWEEP.format(name="a", out="r", grid=LR))
+    point = expand_sweep(load_scenario(path))[0].scenario
+    old = yaml.safe_load(scenario_to_yaml(point))
+    del old["data"]["source"]["per_phone"], old["runtime"]["shard_cache_mb"]
+    assert cell_id_of_yaml(yaml.safe_dump(old)) == cell_id(point)
+    cached = expand_sweep(load_scenario(path, ["runtime.shard_cache_mb=8"]))[0].scenario
+    assert cell_id(cached) == cell_id(point)
+    turned_on = ["data.source.kind=synthetic", "data.source.per_phone.samples=16"]
+    on_demand = expand_sweep(load_scenario(path, turned_on))[0]
+    assert cell_id(on_demand.scenario) != cell_id(point)
