@@ -7,7 +7,6 @@ task outcomes are counted from the step's tasks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,8 +44,7 @@ class GroupIndex:
         codes: dict[str, np.ndarray] = {}
         phones: dict[str, int] = {}
         index: dict[str, np.ndarray] = {}
-        for grouping, per_phone in world.phone_groups.items():
-            names, code = _codes(per_phone)
+        for grouping, (names, code) in world.group_codes.items():
             keys[grouping] = tuple(f"{grouping}/{name}" for name in names)
             codes[grouping] = code
             counts = np.bincount(code, minlength=len(names))
@@ -73,15 +71,3 @@ class GroupIndex:
                 row["dispatched"] = int(row["dispatched"] or 0) + 1
                 row[task.outcome.value] = int(row[task.outcome.value] or 0) + 1
         return out
-
-
-def _codes(per_phone: Sequence[str]) -> tuple[list[str], np.ndarray]:
-    """The sorted distinct groups and each phone's index among them (int32), in one pass
-    (a string array of a million phones would cost tens of megabytes and a sort)."""
-    first: dict[str, int] = {}
-    code = np.fromiter(
-        (first.setdefault(g, len(first)) for g in per_phone), dtype=np.int32, count=len(per_phone)
-    )
-    names = sorted(first)
-    position = np.array([names.index(g) for g in first], dtype=np.int32)
-    return names, position[code]

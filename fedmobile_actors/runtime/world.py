@@ -8,6 +8,7 @@ holds its phones' shards resident, and a restarted host rebuilds exactly what it
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -172,18 +173,34 @@ class World:
         return LocalData(own, {m: np.ones(len(own), dtype=bool) for m in self.modality_names})
 
     @cached_property
-    def phone_groups(self) -> dict[str, tuple[str, ...]]:
-        """Each phone's group under each grouping: ``tier``, ``availability`` (its class), and
-        ``subject`` (its main subject) when the data is dealt by subject."""
+    def group_codes(self) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
+        """Each grouping's groups (sorted names) and each phone's index among them (int32 over
+        the fleet): ``tier``, ``availability`` (its class), and ``subject`` (its main subject)
+        when the data is dealt by subject.
+
+        Why codes: the fleet already holds tiers and classes as small integers; a million
+        phones' group names would be a pass over a million strings at every start-up.
+        """
         fleet = self.fleet
-        groups = {
-            "tier": tuple(map(fleet.tier_names.__getitem__, fleet.tier_index.tolist())),
-            "availability": tuple(map(fleet.class_names.__getitem__, fleet.class_index.tolist())),
+        out = {
+            "tier": _sorted_codes(fleet.tier_names, fleet.tier_index),
+            "availability": _sorted_codes(fleet.class_names, fleet.class_index),
         }
         if isinstance(self.scenario.data.partition, SubjectPartition):
-            subjects = main_values(self.data, "subjects")
-            groups["subject"] = tuple(f"subject {s}" for s in subjects)
-        return groups
+            subjects = np.asarray(main_values(self.data, "subjects"), dtype=np.int64)
+            values, inverse = np.unique(subjects, return_inverse=True)
+            names = tuple(f"subject {s}" for s in values.tolist())
+            out["subject"] = _sorted_codes(names, inverse)
+        return out
+
+    @property
+    def phone_groups(self) -> dict[str, tuple[str, ...]]:
+        """Each phone's group name under each grouping (``group_codes`` spelled out; O(fleet),
+        for tests and small fleets)."""
+        return {
+            grouping: tuple(names[c] for c in codes.tolist())
+            for grouping, (names, codes) in self.group_codes.items()
+        }
 
     def context(self) -> AlgorithmContext:
         return AlgorithmContext(
@@ -228,6 +245,14 @@ class World:
             return {m: np.ones(n, dtype=bool) for m in self.modality_names}
         rates, names = self._test_rates(), self.modality_names
         return presence(n, rates, names, self.scenario.seed, SERVER, "proxy-presence")
+
+
+def _sorted_codes(names: Sequence[str], codes: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
+    """``names`` sorted, and ``codes`` (indices into ``names``) remapped to the sorted order."""
+    order = sorted(range(len(names)), key=lambda i: names[i])
+    position = np.empty(len(names), dtype=np.int32)
+    position[order] = np.arange(len(names), dtype=np.int32)
+    return tuple(names[i] for i in order), position[np.asarray(codes, dtype=np.int64)]
 
 
 def main_values(shared: SharedData, column: str) -> list[int]:
