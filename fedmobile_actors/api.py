@@ -27,6 +27,7 @@ from fedmobile_actors.report.run_dir import RunDir, RunInfo
 from fedmobile_actors.report.summary import load_summary
 from fedmobile_actors.scenario import Scenario, load_scenario, validate_mapping
 from fedmobile_actors.scenario.loader import apply_override
+from fedmobile_actors.startup_trace import mark
 
 __all__ = [
     "Overrides",
@@ -113,6 +114,7 @@ def run(
     from fedmobile_actors.orchestration.driver import run_scenario
 
     resolved = _resolve(scenario, overrides)
+    mark("scenario parsed")
     check_before_start(resolved)
     run_dir = run_scenario(
         resolved, quiet=quiet, output_dir=None if output_dir is None else Path(output_dir)

@@ -22,6 +22,7 @@ from fedmobile_actors.runtime.metrics import RoundMetrics
 from fedmobile_actors.runtime.world import World
 from fedmobile_actors.scenario import Scenario, load_scenario, scenario_to_yaml
 from fedmobile_actors.scenario.schema import SyntheticSource
+from fedmobile_actors.startup_trace import mark
 
 
 def run_scenario(
@@ -42,6 +43,7 @@ def run_scenario(
         run_dir.write_scenario(yaml_text)
     except OSError as err:
         raise RunDirError(f"{run_dir.path}: cannot write {SCENARIO} ({err.strerror})") from None
+    mark("run directory written")
     backend = _start_backend(scenario, None, quiet)
     info = RunInfo(
         name=scenario.name,
@@ -174,6 +176,7 @@ def _drive(
         with RunProgress(
             scenario.rounds.rounds, quiet=quiet, first_round=done, label=scenario.name
         ) as progress:
+            mark("first round requested")
             while stop_after is None or done < stop_after:
                 output = backend.run_round()
                 if output is None:
