@@ -85,6 +85,7 @@ def test_fedavg_keeps_its_model_on_the_context_device(setting: Setting) -> None:
 def test_a_subclass_must_declare_trains_on_gpu_itself(setting: Setting) -> None:
     """A plug-in deriving from FedAvg may make CPU tensors in its own code: it stays on the CPU
     until its class says ``trains_on_gpu = True``."""
+
     class Derived(FedAvg):
         name = "derived"
 
