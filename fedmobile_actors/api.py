@@ -112,10 +112,17 @@ def run(
     is re-raised as ``errors.Interrupted`` carrying the run directory.
     """
     from fedmobile_actors.orchestration.driver import run_scenario
+    from fedmobile_actors.runtime.backend import abandon_early_ray, start_ray_early
 
     resolved = _resolve(scenario, overrides)
     mark("scenario parsed")
-    check_before_start(resolved)
+    # Ray starts while the strategy and model are checked (a plug-in's import costs seconds).
+    start_ray_early(resolved)
+    try:
+        check_before_start(resolved)
+    except BaseException:
+        abandon_early_ray()
+        raise
     run_dir = run_scenario(
         resolved, quiet=quiet, output_dir=None if output_dir is None else Path(output_dir)
     )

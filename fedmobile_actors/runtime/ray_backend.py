@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import replace
@@ -30,7 +31,7 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from fedmobile_actors.algorithms.plugins import plugin_references, shipped_paths
 from fedmobile_actors.errors import BackendError, UserError
-from fedmobile_actors.runtime.backend import Backend
+from fedmobile_actors.runtime.backend import Backend, take_early_ray
 from fedmobile_actors.runtime.hosts import HostPool, host_count
 from fedmobile_actors.scenario.schema import RuntimeConfig, Scenario
 from fedmobile_actors.sim.tasks import Task
@@ -43,8 +44,25 @@ if TYPE_CHECKING:
 
 def ensure_ray(runtime: RuntimeConfig, py_modules: Sequence[str] = ()) -> bool:
     """Start a local Ray (or join ``runtime.address``) unless the caller already did; True when
-    this call did. ``py_modules`` (plug-in files or package directories) then go into the job's
-    ``runtime_env``, so Ray uploads them to every node."""
+    this call did (or the driver's early start, ``backend.start_ray_early``, did). ``py_modules``
+    (plug-in files or package directories) then go into the job's ``runtime_env``, so Ray
+    uploads them to every node."""
+    early = take_early_ray(runtime, py_modules)
+    if early is not None:
+        return early
+    return init_ray(runtime, py_modules)
+
+
+class _NotMainThread(logging.Filter):
+    """Drops Ray's warning that it set no SIGTERM handler off the main thread: on purpose
+    (``EarlyRay``), the CLI's own handler stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "SIGTERM handler is not set" not in record.getMessage()
+
+
+def init_ray(runtime: RuntimeConfig, py_modules: Sequence[str] = ()) -> bool:
+    """``ensure_ray`` without the early start: start or join Ray now, unless already done."""
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
@@ -54,16 +72,22 @@ def ensure_ray(runtime: RuntimeConfig, py_modules: Sequence[str] = ()) -> bool:
     if py_modules:
         kwargs["runtime_env"] = {"py_modules": list(py_modules)}
     mark("ray.init start")
-    if runtime.address is not None:
-        ray.init(address=runtime.address, **kwargs)
-    else:
-        # A Ray started for this run alone, on this machine, for its lifetime: token
-        # authentication would only print a warning and write ~/.ray/auth_token on every run.
-        # setdefault: a user who sets RAY_AUTH_MODE=token keeps it (docs/outputs.md).
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        # address="local": always start a fresh Ray for this run, never silently join another
-        # instance found on the machine (RAY_ADDRESS or a running `ray start`).
-        ray.init(address="local", num_cpus=runtime.num_cpus, **kwargs)
+    quiet = _NotMainThread()
+    worker_log = logging.getLogger("ray._private.worker")
+    worker_log.addFilter(quiet)
+    try:
+        if runtime.address is not None:
+            ray.init(address=runtime.address, **kwargs)
+        else:
+            # A Ray started for this run alone, on this machine, for its lifetime: token
+            # authentication would only print a warning and write ~/.ray/auth_token on every
+            # run. setdefault: a user who sets RAY_AUTH_MODE=token keeps it (docs/outputs.md).
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+            # address="local": always start a fresh Ray for this run, never silently join
+            # another instance found on the machine (RAY_ADDRESS or a running `ray start`).
+            ray.init(address="local", num_cpus=runtime.num_cpus, **kwargs)
+    finally:
+        worker_log.removeFilter(quiet)
     mark("ray.init done")
     return True
 
@@ -275,7 +299,6 @@ class ServerActor:
 
     def __init__(self, scenario: Scenario, hosts: list[Any], checkpoint: bytes | None) -> None:
         mark("server process started")
-        from fedmobile_actors.runtime.server import Server
         from fedmobile_actors.runtime.world import World
 
         self.pool = RayHostPool(hosts)
@@ -284,12 +307,15 @@ class ServerActor:
         # __init__ failure into text, and the CLI needs the object to print one line.
         self._init_error: UserError | None = None
         try:
-            # Share the data first, so hosts build their phones while the server builds its
-            # strategy and replays the policy.
-            mark("server imported torch")
+            # Build and share the data before importing torch (the world needs numpy only), so
+            # hosts find it ready when their own import of torch ends, and build their phones
+            # while the server imports torch, builds its strategy and replays the policy.
             world = World.build(scenario)
             mark("server built the data")
             self.pool.share(world)
+            from fedmobile_actors.runtime.server import Server
+
+            mark("server imported torch")
             self.server = Server(scenario, self.pool, checkpoint, world)
             mark("server set up")
         except UserError as err:
