@@ -18,8 +18,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -306,13 +308,20 @@ class ServerActor:
         # raised by ``ready``: Ray keeps a method's exception as an object, but flattens an
         # __init__ failure into text, and the CLI needs the object to print one line.
         self._init_error: UserError | None = None
+        # The server's modules (torch) are imported in a thread while this one builds the data
+        # (numpy, which releases the GIL in its large operations): the two overlap where the
+        # machine has a core to spare. The world needs no torch, so the data is shared as soon
+        # as it is built: hosts find it ready when their own import of torch ends, and build
+        # their phones while the server builds its strategy and replays the policy.
+        importer = threading.Thread(
+            target=importlib.import_module, args=("fedmobile_actors.runtime.server",)
+        )
+        importer.start()
         try:
-            # Build and share the data before importing torch (the world needs numpy only), so
-            # hosts find it ready when their own import of torch ends, and build their phones
-            # while the server imports torch, builds its strategy and replays the policy.
             world = World.build(scenario)
             mark("server built the data")
             self.pool.share(world)
+            importer.join()
             from fedmobile_actors.runtime.server import Server
 
             mark("server imported torch")
