@@ -3,7 +3,7 @@
 Prepared without a GPU, to be run as is on a machine with one (``nvidia-smi`` works and torch
 sees CUDA):
 
-    python -m benchmarks.gpu_check --json gpu.json            # about 5-10 minutes
+    python -m benchmarks.gpu_check --json gpu.json
 
 1. Quickstart (scenarios/quickstart.yaml, 20 rounds, ``fedmobile run``): on the CPU
    (``runtime.device: cpu``) and twice on the GPU (``device: cuda``, ``--hosts`` hosts sharing
