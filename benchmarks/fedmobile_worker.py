@@ -28,15 +28,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, required=True)
     parser.add_argument("--hosts", type=int, default=None)
     parser.add_argument("--on-demand", action="store_true", help="data.source.per_phone")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--gpus-per-host", type=float, default=0.0)
     parser.add_argument("--result", required=True)
     args = parser.parse_args()
     imported_at = time.time()
     scenario = workload_scenario(
         args.phones, args.per_round, args.rounds + 1, on_demand=args.on_demand
     )
+    update: dict[str, object] = {"device": args.device, "gpus_per_host": args.gpus_per_host}
     if args.hosts is not None:
-        runtime = scenario.runtime.model_copy(update={"hosts": args.hosts})
-        scenario = scenario.model_copy(update={"runtime": runtime})
+        update["hosts"] = args.hosts
+    runtime = scenario.runtime.model_copy(update=update)
+    scenario = scenario.model_copy(update={"runtime": runtime})
     backend = make_backend(scenario)
     ready_at = time.time()
     round_s, reported = [], []

@@ -27,6 +27,7 @@ from fedmobile_actors.report.run_dir import RunDir, RunInfo
 from fedmobile_actors.report.summary import load_summary
 from fedmobile_actors.scenario import Scenario, load_scenario, validate_mapping
 from fedmobile_actors.scenario.loader import apply_override
+from fedmobile_actors.startup_trace import mark
 
 __all__ = [
     "Overrides",
@@ -111,9 +112,17 @@ def run(
     is re-raised as ``errors.Interrupted`` carrying the run directory.
     """
     from fedmobile_actors.orchestration.driver import run_scenario
+    from fedmobile_actors.runtime.backend import abandon_early_ray, start_ray_early
 
     resolved = _resolve(scenario, overrides)
-    check_before_start(resolved)
+    mark("scenario parsed")
+    # Ray starts while the strategy and model are checked (a plug-in's import costs seconds).
+    start_ray_early(resolved)
+    try:
+        check_before_start(resolved)
+    except BaseException:
+        abandon_early_ray()
+        raise
     run_dir = run_scenario(
         resolved, quiet=quiet, output_dir=None if output_dir is None else Path(output_dir)
     )

@@ -19,6 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "fedmobile_actors"
 LAYERS = (
     "seeding",
     "errors",
+    "startup_trace",
     "scenario",
     "fleet",
     "data",

@@ -43,6 +43,7 @@ class FedAvg(Strategy):
     """Sample-weighted parameter averaging; subclasses change the fill or add a loss term."""
 
     name = "fedavg"
+    trains_on_gpu = True
 
     def __init__(self, context: AlgorithmContext) -> None:
         super().__init__(context)
@@ -61,6 +62,10 @@ class FedAvg(Strategy):
         self._initial_local = {
             k: a for k, a in get_arrays(self.model).items() if k in self.local_keys
         }
+        # Built on the CPU (the same initial weights everywhere), then moved to a GPU when this
+        # process trains on one and the strategy's own code can (``trains_on_gpu``).
+        if context.device != "cpu" and self.trains_on_gpu:
+            self.model.to(torch.device(context.device))
 
     def is_stateful(self) -> bool:
         return self.stateful or bool(self.local_keys) or self.context.algorithm.optimizer == "adam"

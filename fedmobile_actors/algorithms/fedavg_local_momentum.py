@@ -25,6 +25,7 @@ class FedAvgLocalMomentum(FedAvg):
     """FedAvg + per-phone momentum buffers carried across the phone's tasks."""
 
     name = "fedavg_local_momentum"
+    trains_on_gpu = True
     stateful: ClassVar[bool] = True
 
     def make_optimizer(self, phone_state: Arrays | None) -> LocalOptimizer:
@@ -32,11 +33,10 @@ class FedAvgLocalMomentum(FedAvg):
         assert isinstance(optimizer, LocalSGD)
         if phone_state is None:
             return optimizer
-        names = [n for n, _ in self.model.named_parameters()]
-        for i, name in enumerate(names):
+        for i, (name, param) in enumerate(self.model.named_parameters()):
             saved = phone_state.get(MOMENTUM_PREFIX + name)
             if saved is not None:
-                optimizer.buffers[i] = torch.from_numpy(np.array(saved, copy=True))
+                optimizer.buffers[i] = torch.from_numpy(np.array(saved, copy=True)).to(param.device)
         return optimizer
 
     def phone_state_after(self, optimizer: LocalOptimizer) -> Arrays | None:
@@ -45,5 +45,6 @@ class FedAvgLocalMomentum(FedAvg):
         names = [n for n, _ in self.model.named_parameters()]
         for name, buf in zip(names, optimizer.buffers, strict=True):
             if buf is not None:
-                state[MOMENTUM_PREFIX + name] = buf.detach().numpy().astype(np.float32, copy=True)
+                values = buf.detach().cpu().numpy()
+                state[MOMENTUM_PREFIX + name] = values.astype(np.float32, copy=True)
         return state

@@ -20,14 +20,15 @@ class FedProx(FedAvg):
     """FedAvg whose local loss adds (mu / 2) * squared distance to the downloaded parameters."""
 
     name = "fedprox"
+    trains_on_gpu = True
 
     def extra_loss(self, payload: Arrays) -> ExtraLoss | None:
         mu = self.context.algorithm.mu
         if mu == 0:
             return None
         anchors = {
-            name: torch.from_numpy(np.array(payload[name], dtype=np.float32))
-            for name, _ in self.model.named_parameters()
+            name: torch.from_numpy(np.array(payload[name], dtype=np.float32)).to(p.device)
+            for name, p in self.model.named_parameters()
         }
 
         def proximal(model: MultimodalNet) -> torch.Tensor:

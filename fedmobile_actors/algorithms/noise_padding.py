@@ -28,7 +28,8 @@ def noise_fill(std: float, rng: torch.Generator) -> Fill:
         for name, f in feats.items():
             mask = present[name]
             if not bool(mask.all()):
-                noise = torch.randn(f.shape, generator=rng, dtype=f.dtype) * std
+                # Drawn on the CPU generator, so a GPU run fills the same noise.
+                noise = torch.randn(f.shape, generator=rng, dtype=f.dtype).to(f.device) * std
                 out[name] = torch.where(mask[:, None], f, noise)
         return out
 
@@ -39,6 +40,7 @@ class NoisePadding(FedAvg):
     """FedAvg with noise instead of zeros in missing feature slices, in training and at test."""
 
     name = "noise_padding"
+    trains_on_gpu = True
 
     def train_fill(self, rng: torch.Generator) -> Fill:
         return noise_fill(self.context.algorithm.noise_std, rng)

@@ -31,6 +31,8 @@ class AlgorithmContext:
     receive it. ``step_dropout`` is the scenario's training-time dropout (redrawn every step).
     ``leaky_test`` is the test set, handed over only when a strategy is configured to leak it
     (``fedmobile_authors.selection_split: test_leaky``), so the leak is never silent.
+    ``device`` is where this process trains ("cpu", or "cuda" on a host given a GPU; see
+    ``algorithms/device.py``); a strategy that declares ``trains_on_gpu`` keeps its model there.
     """
 
     shapes: Mapping[str, tuple[int, int]]
@@ -42,6 +44,7 @@ class AlgorithmContext:
     proxy: MultimodalDataset | None = None
     step_dropout: tuple[StepDropout, ...] = ()
     leaky_test: MultimodalDataset | None = None
+    device: str = "cpu"
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,16 @@ class Strategy(ABC):
     #: What the strategy needs of its model beyond the ``MultimodalNet`` contract, from
     #: ``models.registry.CAPABILITIES``; checked when a scenario is validated.
     model_needs: ClassVar[frozenset[str]] = frozenset()
+    #: Whether ``local_update`` and ``evaluate`` work with the model on ``context.device`` when
+    #: that is a GPU (every tensor they make follows the model's device). Each class says so in
+    #: its own body; a subclass does not inherit it (``__init_subclass__``), because its own
+    #: code may create CPU tensors. A strategy without it trains on the CPU.
+    trains_on_gpu: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "trains_on_gpu" not in vars(cls):
+            cls.trains_on_gpu = False
 
     def __init__(self, context: AlgorithmContext) -> None:
         self.context = context

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fedmobile_actors.algorithms.device import model_device
 from fedmobile_actors.algorithms.model import MultimodalNet
 from fedmobile_actors.algorithms.strategy import Evaluation
 from fedmobile_actors.data.dataset import LocalData, MultimodalDataset
@@ -58,6 +59,17 @@ class Batchable:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def to(self, device: torch.device) -> Batchable:
+        """This batch on ``device`` (itself on the CPU: no copy). The data stays in shared
+        memory on the CPU; only each step's batch is copied to a GPU."""
+        if device.type == "cpu":
+            return self
+        return Batchable(
+            inputs={n: t.to(device) for n, t in self.inputs.items()},
+            present={n: t.to(device) for n, t in self.present.items()},
+            labels=self.labels.to(device),
+        )
 
     def take(self, index: torch.Tensor) -> Batchable:
         return Batchable(
@@ -216,9 +228,11 @@ class LocalAdam:
         for i, name in enumerate(names):
             if self._steps[i] == 0:
                 continue
-            out[f"{prefix}{name}.exp_avg"] = self._exp_avg[i].numpy().astype(np.float32, copy=True)
+            out[f"{prefix}{name}.exp_avg"] = (
+                self._exp_avg[i].cpu().numpy().astype(np.float32, copy=True)
+            )
             out[f"{prefix}{name}.exp_avg_sq"] = (
-                self._exp_avg_sq[i].numpy().astype(np.float32, copy=True)
+                self._exp_avg_sq[i].cpu().numpy().astype(np.float32, copy=True)
             )
             out[f"{prefix}{name}.step"] = np.array([self._steps[i]], dtype=np.int64)
         return out
@@ -257,8 +271,12 @@ def train_local(
 
     ``optimizer`` (over ``model.parameters()``) lets a stateful strategy carry its moments from
     one task of a phone to the next; by default a fresh one per task. ``step_dropout`` drops a
-    modality from random rows of every batch, redrawn each step (the authors' protocol)."""
+    modality from random rows of every batch, redrawn each step (the authors' protocol).
+
+    Batches are drawn and dropped on the CPU (the same draws on every device) and then moved
+    to the model's device."""
     batches = Batchable.of(data.dataset, data.present)
+    device = model_device(model)
     model.train()
     optim: LocalOptimizer | None = optimizer
     if optim is None:
@@ -267,7 +285,8 @@ def train_local(
     for _epoch in range(config.local_epochs):
         order = torch.randperm(len(batches), generator=rng)
         for start in range(0, len(batches), config.batch_size):
-            batch = batches.take(order[start : start + config.batch_size]).dropped(step_dropout)
+            batch = batches.take(order[start : start + config.batch_size])
+            batch = batch.dropped(step_dropout).to(device)
             feats = fill(model.encode(batch.inputs, batch.present), batch.present, batch.labels)
             loss = F.cross_entropy(model.classify(feats), batch.labels)
             if extra_loss is not None:
@@ -292,16 +311,18 @@ def evaluate_model(
     if len(dataset) == 0:
         return Evaluation(accuracy=float("nan"), loss=float("nan"))
     batches = Batchable.of(dataset, present)
+    device = model_device(model)
     model.eval()
     right: list[np.ndarray] = []
     loss_sum = 0.0
     for start in range(0, len(batches), batch_size):
-        batch = batches.take(torch.arange(start, min(start + batch_size, len(batches))))
+        index = torch.arange(start, min(start + batch_size, len(batches)))
+        batch = batches.take(index).to(device)
         logits = model.classify(
             fill(model.encode(batch.inputs, batch.present), batch.present, None)
         )
         loss_sum += float(F.cross_entropy(logits, batch.labels, reduction="sum"))
-        right.append((logits.argmax(dim=1) == batch.labels).numpy())
+        right.append((logits.argmax(dim=1) == batch.labels).cpu().numpy())
     correct = np.concatenate(right)
     return Evaluation(
         accuracy=int(correct.sum()) / len(batches),

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from fedmobile_actors import __version__
 from fedmobile_actors.errors import Interrupted, UserError
 from fedmobile_actors.scenario.loader import short_path
+from fedmobile_actors.startup_trace import mark
 
 if TYPE_CHECKING:
     from fedmobile_actors.api import RunResult
@@ -122,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    mark("cli started")
     args = build_parser().parse_args(argv)
     previous = _on_sigterm_interrupt()
     try:

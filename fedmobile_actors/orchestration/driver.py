@@ -17,11 +17,17 @@ from fedmobile_actors.errors import BackendError, Interrupted, RunDirError
 from fedmobile_actors.report.metrics import RowWriter
 from fedmobile_actors.report.progress import RunProgress
 from fedmobile_actors.report.run_dir import SCENARIO, RunDir, RunInfo, now_iso, scenario_identity
-from fedmobile_actors.runtime.backend import Backend, make_backend
+from fedmobile_actors.runtime.backend import (
+    Backend,
+    abandon_early_ray,
+    make_backend,
+    start_ray_early,
+)
 from fedmobile_actors.runtime.metrics import RoundMetrics
 from fedmobile_actors.runtime.world import World
 from fedmobile_actors.scenario import Scenario, load_scenario, scenario_to_yaml
 from fedmobile_actors.scenario.schema import SyntheticSource
+from fedmobile_actors.startup_trace import mark
 
 
 def run_scenario(
@@ -34,15 +40,22 @@ def run_scenario(
     """Run ``scenario`` into a new run directory under ``output_dir`` (default: output.dir).
 
     ``stop_after`` ends the run early after that many rounds (tests use it to interrupt a run).
+    Ray starts in the background first, while the run directory is prepared.
     """
-    parent = Path(output_dir) if output_dir is not None else Path(scenario.output.dir)
-    yaml_text = scenario_to_yaml(scenario)
-    run_dir = RunDir.create(parent, scenario.name)
+    start_ray_early(scenario)
     try:
-        run_dir.write_scenario(yaml_text)
-    except OSError as err:
-        raise RunDirError(f"{run_dir.path}: cannot write {SCENARIO} ({err.strerror})") from None
-    backend = _start_backend(scenario, None, quiet)
+        parent = Path(output_dir) if output_dir is not None else Path(scenario.output.dir)
+        yaml_text = scenario_to_yaml(scenario)
+        run_dir = RunDir.create(parent, scenario.name)
+        try:
+            run_dir.write_scenario(yaml_text)
+        except OSError as err:
+            raise RunDirError(f"{run_dir.path}: cannot write {SCENARIO} ({err.strerror})") from None
+        mark("run directory written")
+        backend = _start_backend(scenario, None, quiet)
+    except BaseException:
+        abandon_early_ray()
+        raise
     info = RunInfo(
         name=scenario.name,
         status="running",
@@ -89,9 +102,14 @@ def resume_run(path: str | Path, *, quiet: bool = False) -> RunDir:
         raise RunDirError(
             f"{ckpt_path}: round {round_done} is beyond the run's {scenario.rounds.rounds} rounds"
         )
-    blob = check_blob(ckpt_path, run_dir.read_checkpoint(round_done, ckpt_path, identity))
-    _check_metrics_reach(run_dir, round_done)
-    backend = _start_backend(scenario, blob, quiet)
+    start_ray_early(scenario)  # the checkpoint's checks overlap Ray's start
+    try:
+        blob = check_blob(ckpt_path, run_dir.read_checkpoint(round_done, ckpt_path, identity))
+        _check_metrics_reach(run_dir, round_done)
+        backend = _start_backend(scenario, blob, quiet)
+    except BaseException:
+        abandon_early_ray()
+        raise
     run_dir.trim_to_round(round_done)
     info = replace(
         info,
@@ -174,6 +192,7 @@ def _drive(
         with RunProgress(
             scenario.rounds.rounds, quiet=quiet, first_round=done, label=scenario.name
         ) as progress:
+            mark("first round requested")
             while stop_after is None or done < stop_after:
                 output = backend.run_round()
                 if output is None:

@@ -8,11 +8,14 @@ This class is plain Python; ``ray_backend`` wraps it late with ``ray.remote``.
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
+from dataclasses import replace
 
 import torch
 
-from fedmobile_actors.algorithms.registry import make_strategy
+from fedmobile_actors.algorithms.device import CPU, resolve_device
+from fedmobile_actors.algorithms.registry import make_strategy, strategy_class
 from fedmobile_actors.algorithms.strategy import Arrays, Strategy
 from fedmobile_actors.data import LocalData
 from fedmobile_actors.runtime.world import SharedData, World
@@ -36,7 +39,18 @@ class PhoneHost:
         torch.set_num_threads(scenario.runtime.torch_threads)
         self.scenario = scenario
         self.world = World.build(scenario, shared)
-        self.strategy: Strategy = make_strategy(self.world.context())
+        name = scenario.algorithm.name
+        on_gpu = strategy_class(name).trains_on_gpu
+        #: "cuda" when this host trains on its GPU (runtime.device), else "cpu".
+        self.device = resolve_device(scenario.runtime, on_gpu, name)
+        if self.device == CPU and not on_gpu and scenario.runtime.gpus_per_host > 0:
+            warnings.warn(
+                f"algorithm {name!r} trains on the CPU only; the GPU reserved for this host "
+                "(runtime.gpus_per_host) is left idle",
+                stacklevel=2,
+            )
+        context = replace(self.world.context(), device=self.device)
+        self.strategy: Strategy = make_strategy(context)
         self._phones: OrderedDict[int, LocalData] = OrderedDict()
         self._phone_bytes: dict[int, int] = {}
         self.cached_bytes = 0  # of on-demand shards held now (0 with dealt data)

@@ -18,7 +18,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import logging
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -30,10 +33,11 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from fedmobile_actors.algorithms.plugins import plugin_references, shipped_paths
 from fedmobile_actors.errors import BackendError, UserError
-from fedmobile_actors.runtime.backend import Backend
+from fedmobile_actors.runtime.backend import Backend, take_early_ray
 from fedmobile_actors.runtime.hosts import HostPool, host_count
 from fedmobile_actors.scenario.schema import RuntimeConfig, Scenario
 from fedmobile_actors.sim.tasks import Task
+from fedmobile_actors.startup_trace import mark
 
 if TYPE_CHECKING:
     from fedmobile_actors.runtime.server import RoundOutput
@@ -42,8 +46,25 @@ if TYPE_CHECKING:
 
 def ensure_ray(runtime: RuntimeConfig, py_modules: Sequence[str] = ()) -> bool:
     """Start a local Ray (or join ``runtime.address``) unless the caller already did; True when
-    this call did. ``py_modules`` (plug-in files or package directories) then go into the job's
-    ``runtime_env``, so Ray uploads them to every node."""
+    this call did (or the driver's early start, ``backend.start_ray_early``, did). ``py_modules``
+    (plug-in files or package directories) then go into the job's ``runtime_env``, so Ray
+    uploads them to every node."""
+    early = take_early_ray(runtime, py_modules)
+    if early is not None:
+        return early
+    return init_ray(runtime, py_modules)
+
+
+class _NotMainThread(logging.Filter):
+    """Drops Ray's warning that it set no SIGTERM handler off the main thread: on purpose
+    (``EarlyRay``), the CLI's own handler stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "SIGTERM handler is not set" not in record.getMessage()
+
+
+def init_ray(runtime: RuntimeConfig, py_modules: Sequence[str] = ()) -> bool:
+    """``ensure_ray`` without the early start: start or join Ray now, unless already done."""
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
@@ -52,16 +73,24 @@ def ensure_ray(runtime: RuntimeConfig, py_modules: Sequence[str] = ()) -> bool:
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
     if py_modules:
         kwargs["runtime_env"] = {"py_modules": list(py_modules)}
-    if runtime.address is not None:
-        ray.init(address=runtime.address, **kwargs)
-    else:
-        # A Ray started for this run alone, on this machine, for its lifetime: token
-        # authentication would only print a warning and write ~/.ray/auth_token on every run.
-        # setdefault: a user who sets RAY_AUTH_MODE=token keeps it (docs/outputs.md).
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        # address="local": always start a fresh Ray for this run, never silently join another
-        # instance found on the machine (RAY_ADDRESS or a running `ray start`).
-        ray.init(address="local", num_cpus=runtime.num_cpus, **kwargs)
+    mark("ray.init start")
+    quiet = _NotMainThread()
+    worker_log = logging.getLogger("ray._private.worker")
+    worker_log.addFilter(quiet)
+    try:
+        if runtime.address is not None:
+            ray.init(address=runtime.address, **kwargs)
+        else:
+            # A Ray started for this run alone, on this machine, for its lifetime: token
+            # authentication would only print a warning and write ~/.ray/auth_token on every
+            # run. setdefault: a user who sets RAY_AUTH_MODE=token keeps it (docs/outputs.md).
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+            # address="local": always start a fresh Ray for this run, never silently join
+            # another instance found on the machine (RAY_ADDRESS or a running `ray start`).
+            ray.init(address="local", num_cpus=runtime.num_cpus, **kwargs)
+    finally:
+        worker_log.removeFilter(quiet)
+    mark("ray.init done")
     return True
 
 
@@ -105,12 +134,14 @@ class RayPhoneHost:
     """
 
     def __init__(self, scenario: Scenario) -> None:
+        mark("host process started")
         # Importing the host's modules (torch) here overlaps with the server building the data.
         from fedmobile_actors.runtime.phone_host import PhoneHost
 
         self.scenario = scenario
         self._host_class = PhoneHost
         self.host: Any = None
+        mark("host imported torch")
 
     def _ensure(self, split_ref: Any) -> Any:
         """Build the host from the server's shared split on first use, and again after a
@@ -120,7 +151,9 @@ class RayPhoneHost:
         return self.host
 
     def warm(self, box: list[Any]) -> bool:
-        return self._ensure(box[0]).ready()
+        ready: bool = self._ensure(box[0]).ready()
+        mark("host built its phones")
+        return ready
 
     def train_ref(self, task_id: int, phone_id: int, base_version: int, box: list[Any]) -> bytes:
         payload_ref, split_ref = box
@@ -267,7 +300,7 @@ class ServerActor:
     """The async actor around ``Server``, talking to the hosts the driver started."""
 
     def __init__(self, scenario: Scenario, hosts: list[Any], checkpoint: bytes | None) -> None:
-        from fedmobile_actors.runtime.server import Server
+        mark("server process started")
         from fedmobile_actors.runtime.world import World
 
         self.pool = RayHostPool(hosts)
@@ -275,12 +308,25 @@ class ServerActor:
         # raised by ``ready``: Ray keeps a method's exception as an object, but flattens an
         # __init__ failure into text, and the CLI needs the object to print one line.
         self._init_error: UserError | None = None
+        # The server's modules (torch) are imported in a thread while this one builds the data
+        # (numpy, which releases the GIL in its large operations): the two overlap where the
+        # machine has a core to spare. The world needs no torch, so the data is shared as soon
+        # as it is built: hosts find it ready when their own import of torch ends, and build
+        # their phones while the server builds its strategy and replays the policy.
+        importer = threading.Thread(
+            target=importlib.import_module, args=("fedmobile_actors.runtime.server",)
+        )
+        importer.start()
         try:
-            # Share the data first, so hosts build their phones while the server builds its
-            # strategy and replays the policy.
             world = World.build(scenario)
+            mark("server built the data")
             self.pool.share(world)
+            importer.join()
+            from fedmobile_actors.runtime.server import Server
+
+            mark("server imported torch")
             self.server = Server(scenario, self.pool, checkpoint, world)
+            mark("server set up")
         except UserError as err:
             self._init_error = err
 
@@ -289,7 +335,9 @@ class ServerActor:
             self.pool.shutdown()
             raise self._init_error
         self.server.world = await self.pool.shared_view(self.server.world)
-        return await self.pool.ready()
+        nodes = await self.pool.ready()
+        mark("hosts ready")
+        return nodes
 
     async def run_round(self) -> RoundOutput | None:
         return await self.server.run_round()
@@ -309,7 +357,8 @@ class RayBackend(Backend):
         rt = scenario.runtime
         shipped = shipped_paths(plugin_references(scenario.algorithm.name, scenario.model.kind))
         runtime_env = None if ensure_ray(rt, shipped) else plugin_runtime_env(scenario)
-        cpus = float(ray.cluster_resources().get("CPU", 1))
+        resources = ray.cluster_resources()
+        cpus = float(resources.get("CPU", 1))
         group = get_current_placement_group()
         if group is not None:
             # A sweep's cell: its placement group holds one bundle per host, sized for it.
@@ -325,12 +374,23 @@ class RayBackend(Backend):
                 f"{size * rt.cpus_per_host:g} CPUs but the cluster has {cpus:g}; lower "
                 f"runtime.cpus_per_host (fractions allowed) or runtime.hosts/phones_per_host"
             )
+        gpus = float(resources.get("GPU", 0))
+        if size * rt.gpus_per_host > gpus + 1e-9:
+            # The same wait for ever, for GPUs; runtime.device: cuda names itself.
+            what = "runtime.device: cuda with " if rt.device == "cuda" else ""
+            raise UserError(
+                f"{what}runtime.gpus_per_host: {size} hosts x {rt.gpus_per_host:g} GPU need "
+                f"{size * rt.gpus_per_host:g} GPUs but the cluster has {gpus:g}; lower "
+                f"runtime.gpus_per_host (fractions allowed), or train on the CPU "
+                f"(gpus_per_host: 0, device: auto or cpu)"
+            )
         self.size = size
         server: Any = ray.remote(ServerActor)
         options = _with_env({"num_cpus": 0, "max_concurrency": 1000}, runtime_env)
         self.actor: Any = server.options(**options).remote(
             scenario, start_hosts(scenario, size, runtime_env), checkpoint
         )
+        mark("actors requested")
         self.nodes: list[str] = _get(self.actor.ready.remote())
 
     def run_round(self) -> RoundOutput | None:

@@ -922,6 +922,12 @@ class RuntimeConfig(Frozen):
     torch_threads: int = Field(
         default=1, ge=1, le=256, description="Torch threads per training phone."
     )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto",
+        description="Where hosts train their phones: 'cuda' on the GPU each host reserved "
+        "(needs gpus_per_host > 0), 'cpu', or 'auto' (cuda when gpus_per_host > 0 and the host "
+        "sees a GPU, else cpu). The server evaluates on the CPU.",
+    )
     memory_per_host_mb: int | None = Field(
         default=None,
         ge=1,
@@ -935,6 +941,19 @@ class RuntimeConfig(Frozen):
         description="Memory (MB) each host may keep of on-demand shards (data.source.per_phone); "
         "the least recently trained phones are dropped and remade, bit for bit, when needed.",
     )
+
+    @field_validator("device")
+    @classmethod
+    def _gpu_reserved(cls, device: str, info: ValidationInfo) -> str:
+        """``cuda`` on Ray needs a GPU reserved per host: a host without one either sees no GPU
+        or shares one behind Ray's back (checked only if gpus_per_host validated)."""
+        gpus = info.data.get("gpus_per_host")
+        if device == "cuda" and info.data.get("backend") == "ray" and gpus == 0:
+            raise ValueError(
+                "cuda needs runtime.gpus_per_host > 0 on the ray backend (each host trains on "
+                "the GPU share Ray reserves for it); set gpus_per_host, or device: auto or cpu"
+            )
+        return device
 
 
 class OutputConfig(Frozen):

@@ -80,6 +80,19 @@ def test_more_hosts_than_cpus_is_a_clear_error(
         RayBackend(scenario)
 
 
+def test_more_gpus_than_the_cluster_has_is_a_clear_error(
+    ray_session: Any, make_tiny_module: Callable[..., Scenario]
+) -> None:
+    """Hosts asking for a GPU on a Ray without one would wait for ever: one line naming
+    runtime.device and runtime.gpus_per_host instead, before any actor starts."""
+    from fedmobile_actors.errors import UserError
+    from fedmobile_actors.runtime.ray_backend import RayBackend
+
+    runtime = {"backend": "ray", "hosts": 1, "gpus_per_host": 1, "device": "cuda"}
+    with pytest.raises(UserError, match=r"^runtime\.device: cuda with runtime\.gpus_per_host"):
+        RayBackend(make_tiny_module(runtime=runtime))
+
+
 def test_a_host_killed_mid_round_changes_nothing(
     ray_session: Any,
     make_tiny_module: Callable[..., Scenario],

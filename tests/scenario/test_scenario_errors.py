@@ -226,3 +226,17 @@ def test_cli_bad_override_exits_2(
     code = main(["validate", str(write("")), "-o", "fleet.phonez=3"])
     err = capsys.readouterr().err
     assert code == 2 and "fleet.phonez" in err and "Traceback" not in err
+
+
+def test_cuda_on_ray_without_a_reserved_gpu_names_runtime_device(
+    write: Callable[..., Path],
+) -> None:
+    """runtime.device: cuda with gpus_per_host 0 on Ray: the hosts would have no GPU of their
+    own; one line says which two fields to change."""
+    [line] = problems_of(write("runtime: {device: cuda}\n"))
+    assert "runtime.device: value 'cuda'" in line and "gpus_per_host > 0" in line
+
+
+def test_unknown_device_lists_the_allowed_ones(write: Callable[..., Path]) -> None:
+    [line] = problems_of(write("runtime: {device: gpu}\n"))
+    assert "runtime.device: value 'gpu'" in line and "'auto', 'cpu', 'cuda'" in line
