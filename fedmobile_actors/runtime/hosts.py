@@ -7,7 +7,9 @@ host ``p % hosts``) so a phone's shard is loaded by one host only, once.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
 
 from fedmobile_actors.sim.tasks import Task
 
@@ -40,6 +42,17 @@ class HostPool(ABC):
     @abstractmethod
     async def train(self, task: Task) -> bytes:
         """Run ``task`` on its phone's host; the encoded update."""
+
+    async def train_many(self, tasks: Sequence[Task]) -> AsyncIterator[tuple[int, bytes]]:
+        """Run ``tasks`` and yield ``(index in tasks, encoded update)`` as each one finishes, so
+        the server can decode and aggregate while the rest still train. By default one
+        ``train`` per task; a pool may batch them (one call per host)."""
+
+        async def indexed(i: int, task: Task) -> tuple[int, bytes]:
+            return i, await self.train(task)
+
+        for done in asyncio.as_completed([indexed(i, t) for i, t in enumerate(tasks)]):
+            yield await done
 
     async def train_with_state(
         self, task: Task, phone_state: bytes | None

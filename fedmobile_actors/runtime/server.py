@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from fedmobile_actors.algorithms.registry import make_strategy
-from fedmobile_actors.algorithms.strategy import ClientUpdate, GlobalState, Strategy
+from fedmobile_actors.algorithms.strategy import ClientUpdate, GlobalState, Slot, Strategy
 from fedmobile_actors.data import LocalData
 from fedmobile_actors.errors import RunDirError, WireError
 from fedmobile_actors.runtime.hosts import HostPool
@@ -169,24 +169,23 @@ class Server:
         if step is None:
             return None
         wall_start = time.perf_counter()
-        if self.stateful:
-            results = await self._train_stateful(step.applied)
-        else:
-            results = await asyncio.gather(*(self.pool.train(task) for task in step.applied))
-        updates: list[ClientUpdate] = []
-        staleness: list[float] = []
+        tasks = step.applied
+        sizes = self.world.shard_sizes
+        slots = [Slot(t.phone_id, sizes[t.phone_id], t.weight) for t in tasks]
+        accumulator = self.strategy.begin_round(self.state, slots)
+        # Per position, what the round's metrics need of an update once it is aggregated.
+        reported: dict[int, dict[str, float]] = {}
         rejected = 0
-        for task, blob in zip(step.applied, results, strict=True):
-            try:
-                update = decode_update(blob, self._expected)
-                if update.phone_id != task.phone_id or update.base_version != task.base_version:
-                    raise WireError("update names another phone or model version than its task")
-            except WireError:
+        results = self._train_stateful(tasks) if self.stateful else self.pool.train_many(tasks)
+        async for i, blob in results:  # as each update lands, while the others still train
+            update = self._decode(tasks[i], blob)
+            if update is None:
                 rejected += 1
                 continue
-            updates.append(update)
-            staleness.append(task.weight)
-        result = self.strategy.aggregate(self.state, updates, staleness)
+            reported[i] = update.metrics
+            accumulator.add(i, update, tasks[i].weight)
+        updates = [reported[i] for i in sorted(reported)]
+        result = accumulator.finish()
         self.state = result.state
         self.virtual_time_s = step.end_s
         self._payload_bytes = encode_arrays(self.strategy.payload(self.state))
@@ -199,31 +198,52 @@ class Server:
             aggregation=dict(result.metrics),
         )
 
-    async def _train_stateful(self, tasks: tuple[Task, ...]) -> list[bytes]:
-        """Train ``tasks`` with their phones' state: different phones at once, the tasks of one
-        phone (async steps may apply two) in application order, each from the previous one's
-        output state. The store changes only after every task returned, so a step is all or
-        nothing; a host killed mid-step re-runs its tasks from the same input states."""
+    def _decode(self, task: Task, blob: bytes) -> ClientUpdate | None:
+        """The task's update, or None when the wire rejects it or it names another task."""
+        try:
+            update = decode_update(blob, self._expected)
+        except WireError:
+            return None
+        if update.phone_id != task.phone_id or update.base_version != task.base_version:
+            return None
+        return update
+
+    async def _train_stateful(self, tasks: tuple[Task, ...]) -> AsyncIterator[tuple[int, bytes]]:
+        """Train ``tasks`` with their phones' state, yielding ``(index, update)`` as each lands:
+        different phones at once, the tasks of one phone (async steps may apply two) in
+        application order, each from the previous one's output state. The store changes only
+        after every task returned, so a step is all or nothing; a host killed mid-step re-runs
+        its tasks from the same input states."""
         by_phone: dict[int, list[int]] = {}
         for i, task in enumerate(tasks):
             by_phone.setdefault(task.phone_id, []).append(i)
-        blobs: list[bytes] = [b""] * len(tasks)
         new_states: dict[int, bytes | None] = {}
+        landed: asyncio.Queue[tuple[int, bytes] | BaseException] = asyncio.Queue()
 
         async def chain(phone: int, indices: list[int]) -> None:
             state = self.phone_states.get(phone)
-            for i in indices:
-                blob, out = await self.pool.train_with_state(tasks[i], state)
-                blobs[i] = blob
-                state = out if out is not None else state
+            try:
+                for i in indices:
+                    blob, out = await self.pool.train_with_state(tasks[i], state)
+                    landed.put_nowait((i, blob))
+                    state = out if out is not None else state
+            except Exception as err:  # raised where the round awaits it, as gather would
+                landed.put_nowait(err)
+                return
             new_states[phone] = state
 
-        await asyncio.gather(*(chain(p, idx) for p, idx in by_phone.items()))
+        chains = [asyncio.ensure_future(chain(p, idx)) for p, idx in by_phone.items()]
+        for _ in tasks:
+            item = await landed.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+        await asyncio.gather(*chains)
         for phone in sorted(new_states):
             self.phone_states.put(phone, new_states[phone])
-        return blobs
 
-    def _metrics(self, step: Step, updates: list[ClientUpdate], rejected: int) -> RoundMetrics:
+    def _metrics(self, step: Step, updates: list[dict[str, float]], rejected: int) -> RoundMetrics:
+        """The round's row; ``updates`` holds the metrics of each aggregated update, in order."""
         counts = {o: 0 for o in Outcome}
         for task in step.tasks:
             counts[task.outcome] += 1
@@ -251,7 +271,7 @@ class Server:
                 self.state, proxy, self._val_missing, pooled
             ).accuracy
         acc_phones = self._per_phone_accuracy() if evaluate else None
-        train_losses = [u.metrics["train_loss"] for u in updates if "train_loss" in u.metrics]
+        train_losses = [u["train_loss"] for u in updates if "train_loss" in u]
         uploaded = (Outcome.REPORTED, Outcome.LATE, Outcome.STALE)
         return RoundMetrics(
             round=step.version,
