@@ -51,7 +51,9 @@ class HostPool(ABC):
         async def indexed(i: int, task: Task) -> tuple[int, bytes]:
             return i, await self.train(task)
 
-        for done in asyncio.as_completed([indexed(i, t) for i, t in enumerate(tasks)]):
+        # Started in the round's order (as_completed alone would start them in set order).
+        started = [asyncio.ensure_future(indexed(i, t)) for i, t in enumerate(tasks)]
+        for done in asyncio.as_completed(started):
             yield await done
 
     async def train_with_state(
