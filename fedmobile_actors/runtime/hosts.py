@@ -27,6 +27,9 @@ class HostPool(ABC):
     """A fixed set of phone hosts."""
 
     size: int
+    #: Whether hosts train while the server's own code runs (their own processes). Only then
+    #: does the server start the next step before it evaluates the last one.
+    trains_in_parallel: bool = False
 
     def host_of(self, phone_id: int) -> int:
         return phone_id % self.size

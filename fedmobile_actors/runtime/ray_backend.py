@@ -231,6 +231,8 @@ def start_hosts(
 
 
 class RayHostPool(HostPool):
+    trains_in_parallel = True
+
     def __init__(self, hosts: list[Any]) -> None:
         self.size = len(hosts)
         self.hosts = hosts

@@ -89,8 +89,42 @@ class GroupIndex:
         return out
 
 
+class _Started:
+    """A step whose training has been dispatched: its results, as they land, wait in a queue
+    until the round that owns the step reads them."""
+
+    def __init__(
+        self, results: AsyncIterator[tuple[int, bytes]], new_states: dict[int, bytes | None]
+    ) -> None:
+        #: Stateful strategies: each phone's state after the step, filled as its tasks return
+        #: and written to the store by the round that reads the step (not before: a checkpoint
+        #: taken while the step trains ahead must not hold its states).
+        self.new_states = new_states
+        self._landed: asyncio.Queue[tuple[int, bytes] | BaseException | None] = asyncio.Queue()
+        self._pump = asyncio.ensure_future(self._run(results))
+
+    async def _run(self, results: AsyncIterator[tuple[int, bytes]]) -> None:
+        try:
+            async for item in results:
+                self._landed.put_nowait(item)
+        except Exception as err:  # raised where the round reads its results
+            self._landed.put_nowait(err)
+        self._landed.put_nowait(None)
+
+    async def __aiter__(self) -> AsyncIterator[tuple[int, bytes]]:
+        while (item := await self._landed.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+
 class Server:
     """Owns the global state and the policy's step iterator; hosts do the training."""
+
+    #: The next step, already training (hosts in other processes only): dispatched as soon as
+    #: its model version was published, so hosts train while the server evaluates and the
+    #: driver writes the round's files.
+    _ahead: tuple[Step, _Started] | None = None
 
     def __init__(
         self,
@@ -165,10 +199,15 @@ class Server:
 
     async def run_round(self) -> RoundOutput | None:
         """Run the next step; None when the scenario's rounds are done."""
-        step = next(self._steps, None)
-        if step is None:
-            return None
         wall_start = time.perf_counter()
+        if self._ahead is not None:
+            step, started = self._ahead
+            self._ahead = None
+        else:
+            next_step = next(self._steps, None)
+            if next_step is None:
+                return None
+            step, started = next_step, self._start(next_step)
         tasks = step.applied
         sizes = self.world.shard_sizes
         slots = [Slot(t.phone_id, sizes[t.phone_id], t.weight) for t in tasks]
@@ -176,20 +215,25 @@ class Server:
         # Per position, what the round's metrics need of an update once it is aggregated.
         reported: dict[int, dict[str, float]] = {}
         rejected = 0
-        results = self._train_stateful(tasks) if self.stateful else self.pool.train_many(tasks)
-        async for i, blob in results:  # as each update lands, while the others still train
+        async for i, blob in started:  # as each update lands, while the others still train
             update = self._decode(tasks[i], blob)
             if update is None:
                 rejected += 1
                 continue
             reported[i] = update.metrics
             accumulator.add(i, update, tasks[i].weight)
+        for phone in sorted(started.new_states):
+            self.phone_states.put(phone, started.new_states[phone])
         updates = [reported[i] for i in sorted(reported)]
         result = accumulator.finish()
         self.state = result.state
         self.virtual_time_s = step.end_s
         self._payload_bytes = encode_arrays(self.strategy.payload(self.state))
         self._publish(self.state.version, self._payload_bytes)
+        if self.pool.trains_in_parallel:
+            following = next(self._steps, None)
+            if following is not None:
+                self._ahead = (following, self._start(following))
         metrics = self._metrics(step, updates, rejected + int(result.metrics.get("rejected", 0)))
         metrics_row = self._with_aggregation(metrics, result.metrics, wall_start)
         return RoundOutput(
@@ -197,6 +241,14 @@ class Server:
             events=event_rows(step.version, step.tasks),
             aggregation=dict(result.metrics),
         )
+
+    def _start(self, step: Step) -> _Started:
+        """Dispatch ``step``'s applied tasks now; their results queue up until read."""
+        tasks = step.applied
+        new_states: dict[int, bytes | None] = {}
+        if self.stateful:
+            return _Started(self._train_stateful(tasks, new_states), new_states)
+        return _Started(self.pool.train_many(tasks), new_states)
 
     def _decode(self, task: Task, blob: bytes) -> ClientUpdate | None:
         """The task's update, or None when the wire rejects it or it names another task."""
@@ -208,16 +260,18 @@ class Server:
             return None
         return update
 
-    async def _train_stateful(self, tasks: tuple[Task, ...]) -> AsyncIterator[tuple[int, bytes]]:
+    async def _train_stateful(
+        self, tasks: tuple[Task, ...], new_states: dict[int, bytes | None]
+    ) -> AsyncIterator[tuple[int, bytes]]:
         """Train ``tasks`` with their phones' state, yielding ``(index, update)`` as each lands:
         different phones at once, the tasks of one phone (async steps may apply two) in
-        application order, each from the previous one's output state. The store changes only
-        after every task returned, so a step is all or nothing; a host killed mid-step re-runs
-        its tasks from the same input states."""
+        application order, each from the previous one's output state, which goes into
+        ``new_states``. The store changes only after every task returned (``run_round`` writes
+        ``new_states``), so a step is all or nothing; a host killed mid-step re-runs its tasks
+        from the same input states."""
         by_phone: dict[int, list[int]] = {}
         for i, task in enumerate(tasks):
             by_phone.setdefault(task.phone_id, []).append(i)
-        new_states: dict[int, bytes | None] = {}
         landed: asyncio.Queue[tuple[int, bytes] | BaseException] = asyncio.Queue()
 
         async def chain(phone: int, indices: list[int]) -> None:
@@ -239,8 +293,6 @@ class Server:
                 raise item
             yield item
         await asyncio.gather(*chains)
-        for phone in sorted(new_states):
-            self.phone_states.put(phone, new_states[phone])
 
     def _metrics(self, step: Step, updates: list[dict[str, float]], rejected: int) -> RoundMetrics:
         """The round's row; ``updates`` holds the metrics of each aggregated update, in order."""

@@ -96,3 +96,51 @@ def test_ray_batches_per_host_give_in_process_bits(
     expected = metrics_of(InProcessBackend(make_tiny(algorithm={"name": algorithm})))
     scenario = make_tiny(algorithm={"name": algorithm}, runtime={"backend": "ray", "hosts": 2})
     assert metrics_of(RayBackend(scenario)) == expected
+
+
+DIES_ONCE = """
+import os
+
+from fedmobile_actors.algorithms.fedavg import FedAvg
+
+
+class DiesOnce(FedAvg):
+    '''FedAvg whose host process exits on its second task of round 2, once per run (a marker
+    file says it happened): a host killed mid-batch, after it has streamed a result.'''
+
+    calls = 0
+
+    def local_update(self, payload, data, phone_id, base_version, task_id, phone_state=None):
+        marker = self.context.algorithm.options["marker"]
+        if base_version == 1:
+            DiesOnce.calls += 1
+            if DiesOnce.calls == 2 and not os.path.exists(marker):
+                open(marker, "w").close()
+                os._exit(1)
+        return super().local_update(payload, data, phone_id, base_version, task_id, phone_state)
+"""
+
+
+@pytest.mark.integration
+def test_a_host_dying_mid_batch_reruns_it_with_the_same_bits(
+    ray_session: Any,
+    make_tiny: Callable[..., Scenario],
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The host exits after streaming its first update of round 2; Ray restarts it and re-runs
+    the batch, and every metric equals the in-process run's."""
+    from fedmobile_actors.runtime.ray_backend import RayBackend
+
+    (tmp_path / "tmp_dies_once.py").write_text(DIES_ONCE, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    marker = tmp_path / "died"
+    shape = {
+        "fleet": {"phones": 8, "failure_prob": 0.0},
+        "rounds": {"rounds": 3, "clients_per_round": 8, "overcommit": 1.0},
+    }
+    expected = metrics_of(InProcessBackend(make_tiny(**shape)))
+    algorithm = {"name": "tmp_dies_once:DiesOnce", "options": {"marker": str(marker)}}
+    scenario = make_tiny(**shape, algorithm=algorithm, runtime={"backend": "ray", "hosts": 2})
+    assert metrics_of(RayBackend(scenario)) == expected
+    assert marker.exists()  # a host really died
