@@ -7,7 +7,8 @@ aggregation, Ray's own processes (raylet, GCS) and the driver are the rest. The 
 alone costs what the plain loop costs (``bench_ideal``'s ``ideal_serial_s``), so the CPU above it
 is the runtime's overhead.
 
-Usage: ``python -m benchmarks.bench_round_cpu [--phones 200] [--rounds 6] [--json out.json]``
+Usage: ``python -m benchmarks.bench_round_cpu [--phones 200] [--rounds 6] [--eval-every 1]
+[--json out.json]``
 (the first round is a warm-up; steady rounds are averaged).
 """
 
@@ -57,8 +58,14 @@ def main() -> None:
     parser.add_argument("--phones", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--json", default=None)
+    parser.add_argument(
+        "--eval-every", type=int, default=None, help="evaluate every N rounds (default: never)"
+    )
     args = parser.parse_args()
     scenario = workload_scenario(args.phones, args.phones, args.rounds + 1)
+    if args.eval_every is not None:
+        rounds = scenario.rounds.model_copy(update={"eval_every": args.eval_every})
+        scenario = scenario.model_copy(update={"rounds": rounds})
     backend = make_backend(scenario)
     rows = []
     for r in range(args.rounds):

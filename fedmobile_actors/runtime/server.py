@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,41 +90,56 @@ class GroupIndex:
 
 
 class _Started:
-    """A step whose training has been dispatched: its results, as they land, wait in a queue
+    """A step whose training has been dispatched, in one part or two (the tasks that train on
+    an already published model version can go first): results wait in one queue, by position,
     until the round that owns the step reads them."""
 
-    def __init__(
-        self, results: AsyncIterator[tuple[int, bytes]], new_states: dict[int, bytes | None]
-    ) -> None:
+    def __init__(self, step: Step) -> None:
+        self.step = step
+        #: Positions dispatched so far.
+        self.dispatched: set[int] = set()
         #: Stateful strategies: each phone's state after the step, filled as its tasks return
         #: and written to the store by the round that reads the step (not before: a checkpoint
         #: taken while the step trains ahead must not hold its states).
-        self.new_states = new_states
+        self.new_states: dict[int, bytes | None] = {}
         self._landed: asyncio.Queue[tuple[int, bytes] | BaseException | None] = asyncio.Queue()
-        self._pump = asyncio.ensure_future(self._run(results))
+        self._parts: list[asyncio.Future[None]] = []
 
-    async def _run(self, results: AsyncIterator[tuple[int, bytes]]) -> None:
+    def feed(self, results: AsyncIterator[tuple[int, bytes]], positions: list[int]) -> None:
+        """Read ``results`` (indices into ``positions``) into the queue as they land."""
+        self.dispatched.update(positions)
+        self._parts.append(asyncio.ensure_future(self._pump(results, positions)))
+
+    async def _pump(self, results: AsyncIterator[tuple[int, bytes]], positions: list[int]) -> None:
         try:
-            async for item in results:
-                self._landed.put_nowait(item)
+            async for j, blob in results:
+                self._landed.put_nowait((positions[j], blob))
         except Exception as err:  # raised where the round reads its results
             self._landed.put_nowait(err)
         self._landed.put_nowait(None)
 
     async def __aiter__(self) -> AsyncIterator[tuple[int, bytes]]:
-        while (item := await self._landed.get()) is not None:
-            if isinstance(item, BaseException):
+        """Every dispatched part's results, as they land; call once all parts are fed."""
+        ended = 0
+        while ended < len(self._parts):
+            item = await self._landed.get()
+            if item is None:
+                ended += 1
+            elif isinstance(item, BaseException):
                 raise item
-            yield item
+            else:
+                yield item
 
 
 class Server:
     """Owns the global state and the policy's step iterator; hosts do the training."""
 
-    #: The next step, already training (hosts in other processes only): dispatched as soon as
-    #: its model version was published, so hosts train while the server evaluates and the
-    #: driver writes the round's files.
-    _ahead: tuple[Step, _Started] | None = None
+    #: The next step (hosts in other processes only), dispatched as early as its tasks' model
+    #: versions allow: tasks on an already published version (async policies) while this step
+    #: still runs, the rest as soon as this step's version is published. Hosts then train
+    #: through the server's aggregation (FedMobile's server step), evaluation and the driver's
+    #: file writing instead of waiting for the next ``run_round``.
+    _ahead: _Started | None = None
 
     def __init__(
         self,
@@ -201,14 +216,20 @@ class Server:
         """Run the next step; None when the scenario's rounds are done."""
         wall_start = time.perf_counter()
         if self._ahead is not None:
-            step, started = self._ahead
-            self._ahead = None
+            started, self._ahead = self._ahead, None
         else:
             next_step = next(self._steps, None)
             if next_step is None:
                 return None
-            step, started = next_step, self._start(next_step)
-        tasks = step.applied
+            started = _Started(next_step)
+            self._dispatch(started, lambda task: True)
+        step, tasks = started.step, started.step.applied
+        if self.pool.trains_in_parallel:
+            following = next(self._steps, None)
+            if following is not None:
+                self._ahead = _Started(following)
+                if not self.stateful:  # a stateful step needs this step's phone states first
+                    self._dispatch(self._ahead, lambda task: task.base_version in self._published)
         sizes = self.world.shard_sizes
         slots = [Slot(t.phone_id, sizes[t.phone_id], t.weight) for t in tasks]
         accumulator = self.strategy.begin_round(self.state, slots)
@@ -230,10 +251,8 @@ class Server:
         self.virtual_time_s = step.end_s
         self._payload_bytes = encode_arrays(self.strategy.payload(self.state))
         self._publish(self.state.version, self._payload_bytes)
-        if self.pool.trains_in_parallel:
-            following = next(self._steps, None)
-            if following is not None:
-                self._ahead = (following, self._start(following))
+        if self._ahead is not None:
+            self._dispatch(self._ahead, lambda task: True)
         metrics = self._metrics(step, updates, rejected + int(result.metrics.get("rejected", 0)))
         metrics_row = self._with_aggregation(metrics, result.metrics, wall_start)
         return RoundOutput(
@@ -242,13 +261,17 @@ class Server:
             aggregation=dict(result.metrics),
         )
 
-    def _start(self, step: Step) -> _Started:
-        """Dispatch ``step``'s applied tasks now; their results queue up until read."""
-        tasks = step.applied
-        new_states: dict[int, bytes | None] = {}
+    def _dispatch(self, started: _Started, ready: Callable[[Task], bool]) -> None:
+        """Dispatch the step's tasks not dispatched yet for which ``ready`` holds."""
+        tasks = started.step.applied
+        positions = [i for i, t in enumerate(tasks) if i not in started.dispatched and ready(t)]
+        if not positions:
+            return
+        part = tuple(tasks[i] for i in positions)
         if self.stateful:
-            return _Started(self._train_stateful(tasks, new_states), new_states)
-        return _Started(self.pool.train_many(tasks), new_states)
+            started.feed(self._train_stateful(part, started.new_states), positions)
+        else:
+            started.feed(self.pool.train_many(part), positions)
 
     def _decode(self, task: Task, blob: bytes) -> ClientUpdate | None:
         """The task's update, or None when the wire rejects it or it names another task."""

@@ -4,7 +4,7 @@ the buffered path (today's ``aggregate`` over the whole round)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -41,17 +41,10 @@ def test_streaming_gives_the_buffered_bits(
 class ReversedPool(InProcessHostPool):
     """Results land in the reverse of dispatch order (later tasks finish first)."""
 
-    calls = 0
-
-    def publish(self, version: int, payload: bytes) -> None:
-        super().publish(version, payload)
-        self.calls = 0  # a new round
-
-    async def train(self, task: Task) -> bytes:
-        blob = await super().train(task)  # tiny: milliseconds
-        self.calls += 1
-        await asyncio.sleep(0.1 * max(0, 5 - self.calls))  # each waits 0.1 s less than the last
-        return blob
+    async def train_many(self, tasks: Sequence[Task]) -> AsyncIterator[tuple[int, bytes]]:
+        blobs = [await self.train(task) for task in tasks]
+        for i in reversed(range(len(tasks))):
+            yield i, blobs[i]
 
 
 class Recording(Accumulator):
@@ -85,16 +78,25 @@ def test_updates_are_added_as_they_land_and_the_result_does_not_change(tiny: Sce
     assert all(p == sorted(p, reverse=True) for p in positions)  # arrival order, not plan order
 
 
+ASYNC = {"policy": "async", "concurrency": 4, "buffer": 2, "max_staleness": 1, "rounds": 4}
+
+
 @pytest.mark.integration
-@pytest.mark.parametrize("algorithm", ["fedprox", "fedmobile"])
+@pytest.mark.parametrize(
+    ("algorithm", "rounds"),
+    [("fedprox", {}), ("fedmobile", {}), ("fedmobile", ASYNC)],
+    ids=["fedprox", "fedmobile", "fedmobile-async"],
+)
 def test_ray_batches_per_host_give_in_process_bits(
-    ray_session: Any, make_tiny: Callable[..., Scenario], algorithm: str
+    ray_session: Any, make_tiny: Callable[..., Scenario], algorithm: str, rounds: dict[str, Any]
 ) -> None:
-    """One streaming call per host per round (2 hosts) gives the in-process metrics."""
+    """One streaming call per host per round (2 hosts), the next step dispatched ahead (async:
+    its tasks on published versions before this step aggregates) give the in-process metrics."""
     from fedmobile_actors.runtime.ray_backend import RayBackend
 
-    expected = metrics_of(InProcessBackend(make_tiny(algorithm={"name": algorithm})))
-    scenario = make_tiny(algorithm={"name": algorithm}, runtime={"backend": "ray", "hosts": 2})
+    sections: dict[str, Any] = {"algorithm": {"name": algorithm}, "rounds": rounds}
+    expected = metrics_of(InProcessBackend(make_tiny(**sections)))
+    scenario = make_tiny(**sections, runtime={"backend": "ray", "hosts": 2})
     assert metrics_of(RayBackend(scenario)) == expected
 
 
