@@ -1,8 +1,8 @@
 """The host-pool interface the server talks to, and sticky phone placement.
 
 The server never knows whether hosts are Ray actors or objects in its own process: it publishes
-each model version once and awaits ``train`` results. Placement is sticky and static (phone p on
-host ``p % hosts``) so a phone's shard is loaded by one host only, once.
+each model version once and reads ``train_many`` results as they land. Placement is sticky and
+static (phone p on host ``p % hosts``) so a phone's shard is loaded by one host only, once.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""The server: steps through the round policy, dispatches training, aggregates in virtual order.
+"""The server: steps through the round policy, dispatches training, aggregates as updates land.
 
 Plain Python with async methods, so the same code runs inside a Ray async actor (where it must
 never block on ``ray.get``) and in-process. Per step it: publishes the model version(s) tasks
-train on, sends the step's applied tasks to their hosts, awaits all results (in any order),
-decodes and validates them, and hands them to the strategy in the policy's virtual-time order.
+train on, sends the step's applied tasks to their hosts, and, as each result lands (in any
+order), decodes and validates it and adds it to the strategy's accumulator at its position in the
+policy's virtual-time order, so the result does not depend on arrival order. With hosts in other
+processes the next step is dispatched as soon as its model versions are published.
 """
 
 from __future__ import annotations
