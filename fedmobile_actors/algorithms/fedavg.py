@@ -13,15 +13,17 @@ import numpy as np
 import torch
 
 from fedmobile_actors.algorithms.admission import admit
-from fedmobile_actors.algorithms.aggregation import weighted_average
+from fedmobile_actors.algorithms.aggregation import OrderedWeightedSum, weighted_average
 from fedmobile_actors.algorithms.model import build_model, get_arrays, set_arrays
 from fedmobile_actors.algorithms.strategy import (
+    Accumulator,
     AggregationResult,
     AlgorithmContext,
     Arrays,
     ClientUpdate,
     Evaluation,
     GlobalState,
+    Slot,
     Strategy,
 )
 from fedmobile_actors.algorithms.training import (
@@ -196,6 +198,14 @@ class FedAvg(Strategy):
         arrays = weighted_average([u.arrays for u in updates], w)
         return AggregationResult(GlobalState(state.version + 1, arrays, state.info), metrics)
 
+    def begin_round(self, state: GlobalState, slots: Sequence[Slot]) -> Accumulator:
+        """FedAvg's rule streams: each update is admitted and summed as it lands. A subclass
+        that overrides ``aggregate`` (FedAvgM, SCAFFOLD, the authors' FedMobile) gets the
+        buffering default, so its own rule is what runs."""
+        if type(self).aggregate is not FedAvg.aggregate:
+            return super().begin_round(state, slots)
+        return FedAvgAccumulator(state, slots)
+
     def evaluate(
         self,
         state: GlobalState,
@@ -222,6 +232,53 @@ class FedAvg(Strategy):
         if count == 0:
             return None
         return {k: (v / count).astype(np.float32) for k, v in sums.items()}
+
+
+class FedAvgAccumulator(Accumulator):
+    """``FedAvg.aggregate`` as updates arrive: the same admission per update and the same
+    float64 sum in application order (``OrderedWeightedSum``, planned from the slots' shard
+    sizes and staleness factors), so the result has the same bits. Updates are kept until the
+    end only so that a round that departs from the plan (a rejected update) can fall back."""
+
+    def __init__(self, state: GlobalState, slots: Sequence[Slot]) -> None:
+        self.state = state
+        planned = {
+            p: s.samples * np.float64(s.staleness)
+            for p, s in enumerate(slots)
+            if np.isfinite(s.staleness) and s.staleness > 0
+        }
+        self._sum = OrderedWeightedSum(planned)
+        self._kept: dict[int, tuple[ClientUpdate, np.float64]] = {}
+        self._rejected = 0
+
+    def add(self, position: int, update: ClientUpdate, staleness: float) -> None:
+        if position in self._kept:
+            raise ValueError(f"position {position} added twice")
+        kept, factors, rejected = admit(self.state.arrays, [update], [staleness])
+        self._rejected += rejected
+        if kept:
+            factor = factors[0]
+            self._kept[position] = (update, factor)
+            self._sum.add(position, update.arrays, update.num_samples * factor)
+
+    def finish(self) -> AggregationResult:
+        state = self.state
+        metrics = {"rejected": self._rejected}
+        ordered = [self._kept[p] for p in sorted(self._kept)]
+        w = [u.num_samples * s for u, s in ordered]
+        if not ordered or sum(w) <= 0:
+            return AggregationResult(
+                GlobalState(state.version + 1, state.arrays, state.info), metrics
+            )
+        arrays = self._sum.result()
+        if arrays is None:
+            arrays = weighted_average([u.arrays for u, _ in ordered], w)
+        return AggregationResult(GlobalState(state.version + 1, arrays, state.info), metrics)
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the sum was made as updates arrived (False: it fell back at the end)."""
+        return self._sum.complete
 
 
 @contextmanager

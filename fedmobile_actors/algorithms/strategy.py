@@ -84,6 +84,54 @@ class AggregationResult:
 
 
 @dataclass(frozen=True)
+class Slot:
+    """One task a round will apply, as the server knows it at dispatch: its phone, the phone's
+    shard size (the update's expected ``num_samples``) and its staleness factor."""
+
+    phone_id: int
+    samples: int
+    staleness: float
+
+
+class Accumulator(ABC):
+    """One round's aggregation, fed update by update as they arrive (in any order).
+
+    ``add`` is called at most once per position (the task's place in the round's application
+    order) with a decoded update; ``finish`` is called once, after the last, and must give the
+    same result as ``Strategy.aggregate`` over the added updates in position order: results do
+    not depend on arrival order.
+    """
+
+    @abstractmethod
+    def add(self, position: int, update: ClientUpdate, staleness: float) -> None:
+        """Take the update of the round's ``position``-th task (staleness factor ``staleness``)."""
+
+    @abstractmethod
+    def finish(self) -> AggregationResult:
+        """The round's aggregation over every added update, in position order."""
+
+
+class BufferedAccumulator(Accumulator):
+    """Keeps every update and calls ``strategy.aggregate`` at the end: the default, so a
+    strategy that defines only ``aggregate`` (a plug-in, or one whose rule needs the whole
+    round, such as FedMobile's clustering and Shapley weights) works unchanged."""
+
+    def __init__(self, strategy: Strategy, state: GlobalState) -> None:
+        self.strategy = strategy
+        self.state = state
+        self._added: dict[int, tuple[ClientUpdate, float]] = {}
+
+    def add(self, position: int, update: ClientUpdate, staleness: float) -> None:
+        if position in self._added:
+            raise ValueError(f"position {position} added twice")
+        self._added[position] = (update, staleness)
+
+    def finish(self) -> AggregationResult:
+        ordered = [self._added[p] for p in sorted(self._added)]
+        return self.strategy.aggregate(self.state, [u for u, _ in ordered], [s for _, s in ordered])
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """Accuracy and mean cross-entropy of the global model on one test pattern.
 
@@ -158,6 +206,13 @@ class Strategy(ABC):
     ) -> AggregationResult:
         """Fold ``updates`` (in application order; ``staleness`` holds each one's staleness
         factor, 1.0 when fresh) into a new state whose version is ``state.version + 1``."""
+
+    def begin_round(self, state: GlobalState, slots: Sequence[Slot]) -> Accumulator:
+        """An accumulator for one round over ``slots`` (the round's tasks in application order),
+        so the server can fold updates in while other phones still train. By default it buffers
+        and calls ``aggregate``; a strategy whose rule allows it returns one that works as
+        updates land (FedAvg's), with the same bits as ``aggregate``."""
+        return BufferedAccumulator(self, state)
 
     @abstractmethod
     def evaluate(

@@ -1,9 +1,11 @@
-"""The server: steps through the round policy, dispatches training, aggregates in virtual order.
+"""The server: steps through the round policy, dispatches training, aggregates as updates land.
 
 Plain Python with async methods, so the same code runs inside a Ray async actor (where it must
 never block on ``ray.get``) and in-process. Per step it: publishes the model version(s) tasks
-train on, sends the step's applied tasks to their hosts, awaits all results (in any order),
-decodes and validates them, and hands them to the strategy in the policy's virtual-time order.
+train on, sends the step's applied tasks to their hosts, and, as each result lands (in any
+order), decodes and validates it and adds it to the strategy's accumulator at its position in the
+policy's virtual-time order, so the result does not depend on arrival order. With hosts in other
+processes the next step is dispatched as soon as its model versions are published.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +21,7 @@ import numpy as np
 import torch
 
 from fedmobile_actors.algorithms.registry import make_strategy
-from fedmobile_actors.algorithms.strategy import ClientUpdate, GlobalState, Strategy
+from fedmobile_actors.algorithms.strategy import ClientUpdate, GlobalState, Slot, Strategy
 from fedmobile_actors.data import LocalData
 from fedmobile_actors.errors import RunDirError, WireError
 from fedmobile_actors.runtime.groups import GroupIndex
@@ -44,8 +46,57 @@ class RoundOutput:
     aggregation: dict[str, Any] = field(default_factory=dict)
 
 
+class _Started:
+    """A step whose training has been dispatched, in one part or two (the tasks that train on
+    an already published model version can go first): results wait in one queue, by position,
+    until the round that owns the step reads them."""
+
+    def __init__(self, step: Step) -> None:
+        self.step = step
+        #: Positions dispatched so far.
+        self.dispatched: set[int] = set()
+        #: Stateful strategies: each phone's state after the step, filled as its tasks return
+        #: and written to the store by the round that reads the step (not before: a checkpoint
+        #: taken while the step trains ahead must not hold its states).
+        self.new_states: dict[int, bytes | None] = {}
+        self._landed: asyncio.Queue[tuple[int, bytes] | BaseException | None] = asyncio.Queue()
+        self._parts: list[asyncio.Future[None]] = []
+
+    def feed(self, results: AsyncIterator[tuple[int, bytes]], positions: list[int]) -> None:
+        """Read ``results`` (indices into ``positions``) into the queue as they land."""
+        self.dispatched.update(positions)
+        self._parts.append(asyncio.ensure_future(self._pump(results, positions)))
+
+    async def _pump(self, results: AsyncIterator[tuple[int, bytes]], positions: list[int]) -> None:
+        try:
+            async for j, blob in results:
+                self._landed.put_nowait((positions[j], blob))
+        except Exception as err:  # raised where the round reads its results
+            self._landed.put_nowait(err)
+        self._landed.put_nowait(None)
+
+    async def __aiter__(self) -> AsyncIterator[tuple[int, bytes]]:
+        """Every dispatched part's results, as they land; call once all parts are fed."""
+        ended = 0
+        while ended < len(self._parts):
+            item = await self._landed.get()
+            if item is None:
+                ended += 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+
+
 class Server:
     """Owns the global state and the policy's step iterator; hosts do the training."""
+
+    #: The next step (hosts in other processes only), dispatched as early as its tasks' model
+    #: versions allow: tasks on an already published version (async policies) while this step
+    #: still runs, the rest as soon as this step's version is published. Hosts then train
+    #: through the server's aggregation (FedMobile's server step), evaluation and the driver's
+    #: file writing instead of waiting for the next ``run_round``.
+    _ahead: _Started | None = None
 
     def __init__(
         self,
@@ -120,32 +171,45 @@ class Server:
 
     async def run_round(self) -> RoundOutput | None:
         """Run the next step; None when the scenario's rounds are done."""
-        step = next(self._steps, None)
-        if step is None:
-            return None
         wall_start = time.perf_counter()
-        if self.stateful:
-            results = await self._train_stateful(step.applied)
+        if self._ahead is not None:
+            started, self._ahead = self._ahead, None
         else:
-            results = await asyncio.gather(*(self.pool.train(task) for task in step.applied))
-        updates: list[ClientUpdate] = []
-        staleness: list[float] = []
+            next_step = next(self._steps, None)
+            if next_step is None:
+                return None
+            started = _Started(next_step)
+            self._dispatch(started, lambda task: True)
+        step, tasks = started.step, started.step.applied
+        if self.pool.trains_in_parallel:
+            following = next(self._steps, None)
+            if following is not None:
+                self._ahead = _Started(following)
+                if not self.stateful:  # a stateful step needs this step's phone states first
+                    self._dispatch(self._ahead, lambda task: task.base_version in self._published)
+        sizes = self.world.shard_sizes
+        slots = [Slot(t.phone_id, sizes[t.phone_id], t.weight) for t in tasks]
+        accumulator = self.strategy.begin_round(self.state, slots)
+        # Per position, what the round's metrics need of an update once it is aggregated.
+        reported: dict[int, dict[str, float]] = {}
         rejected = 0
-        for task, blob in zip(step.applied, results, strict=True):
-            try:
-                update = decode_update(blob, self._expected)
-                if update.phone_id != task.phone_id or update.base_version != task.base_version:
-                    raise WireError("update names another phone or model version than its task")
-            except WireError:
+        async for i, blob in started:  # as each update lands, while the others still train
+            update = self._decode(tasks[i], blob)
+            if update is None:
                 rejected += 1
                 continue
-            updates.append(update)
-            staleness.append(task.weight)
-        result = self.strategy.aggregate(self.state, updates, staleness)
+            reported[i] = update.metrics
+            accumulator.add(i, update, tasks[i].weight)
+        for phone in sorted(started.new_states):
+            self.phone_states.put(phone, started.new_states[phone])
+        updates = [reported[i] for i in sorted(reported)]
+        result = accumulator.finish()
         self.state = result.state
         self.virtual_time_s = step.end_s
         self._payload_bytes = encode_arrays(self.strategy.payload(self.state))
         self._publish(self.state.version, self._payload_bytes)
+        if self._ahead is not None:
+            self._dispatch(self._ahead, lambda task: True)
         metrics = self._metrics(step, updates, rejected + int(result.metrics.get("rejected", 0)))
         metrics_row = self._with_aggregation(metrics, result.metrics, wall_start)
         return RoundOutput(
@@ -154,31 +218,64 @@ class Server:
             aggregation=dict(result.metrics),
         )
 
-    async def _train_stateful(self, tasks: tuple[Task, ...]) -> list[bytes]:
-        """Train ``tasks`` with their phones' state: different phones at once, the tasks of one
-        phone (async steps may apply two) in application order, each from the previous one's
-        output state. The store changes only after every task returned, so a step is all or
-        nothing; a host killed mid-step re-runs its tasks from the same input states."""
+    def _dispatch(self, started: _Started, ready: Callable[[Task], bool]) -> None:
+        """Dispatch the step's tasks not dispatched yet for which ``ready`` holds."""
+        tasks = started.step.applied
+        positions = [i for i, t in enumerate(tasks) if i not in started.dispatched and ready(t)]
+        if not positions:
+            return
+        part = tuple(tasks[i] for i in positions)
+        if self.stateful:
+            started.feed(self._train_stateful(part, started.new_states), positions)
+        else:
+            started.feed(self.pool.train_many(part), positions)
+
+    def _decode(self, task: Task, blob: bytes) -> ClientUpdate | None:
+        """The task's update, or None when the wire rejects it or it names another task."""
+        try:
+            update = decode_update(blob, self._expected)
+        except WireError:
+            return None
+        if update.phone_id != task.phone_id or update.base_version != task.base_version:
+            return None
+        return update
+
+    async def _train_stateful(
+        self, tasks: tuple[Task, ...], new_states: dict[int, bytes | None]
+    ) -> AsyncIterator[tuple[int, bytes]]:
+        """Train ``tasks`` with their phones' state, yielding ``(index, update)`` as each lands:
+        different phones at once, the tasks of one phone (async steps may apply two) in
+        application order, each from the previous one's output state, which goes into
+        ``new_states``. The store changes only after every task returned (``run_round`` writes
+        ``new_states``), so a step is all or nothing; a host killed mid-step re-runs its tasks
+        from the same input states."""
         by_phone: dict[int, list[int]] = {}
         for i, task in enumerate(tasks):
             by_phone.setdefault(task.phone_id, []).append(i)
-        blobs: list[bytes] = [b""] * len(tasks)
-        new_states: dict[int, bytes | None] = {}
+        landed: asyncio.Queue[tuple[int, bytes] | BaseException] = asyncio.Queue()
 
         async def chain(phone: int, indices: list[int]) -> None:
             state = self.phone_states.get(phone)
-            for i in indices:
-                blob, out = await self.pool.train_with_state(tasks[i], state)
-                blobs[i] = blob
-                state = out if out is not None else state
+            try:
+                for i in indices:
+                    blob, out = await self.pool.train_with_state(tasks[i], state)
+                    landed.put_nowait((i, blob))
+                    state = out if out is not None else state
+            except Exception as err:  # raised where the round awaits it, as gather would
+                landed.put_nowait(err)
+                return
             new_states[phone] = state
 
-        await asyncio.gather(*(chain(p, idx) for p, idx in by_phone.items()))
-        for phone in sorted(new_states):
-            self.phone_states.put(phone, new_states[phone])
-        return blobs
+        chains = [asyncio.ensure_future(chain(p, idx)) for p, idx in by_phone.items()]
+        for _ in tasks:
+            item = await landed.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+        await asyncio.gather(*chains)
 
-    def _metrics(self, step: Step, updates: list[ClientUpdate], rejected: int) -> RoundMetrics:
+    def _metrics(self, step: Step, updates: list[dict[str, float]], rejected: int) -> RoundMetrics:
+        """The round's row; ``updates`` holds the metrics of each aggregated update, in order."""
         counts = {o: 0 for o in Outcome}
         for task in step.tasks:
             counts[task.outcome] += 1
@@ -206,7 +303,7 @@ class Server:
                 self.state, proxy, self._val_missing, pooled
             ).accuracy
         acc_phones = self._per_phone_accuracy(step) if evaluate else None
-        train_losses = [u.metrics["train_loss"] for u in updates if "train_loss" in u.metrics]
+        train_losses = [u["train_loss"] for u in updates if "train_loss" in u]
         uploaded = (Outcome.REPORTED, Outcome.LATE, Outcome.STALE)
         return RoundMetrics(
             round=step.version,
