@@ -31,6 +31,7 @@ import numpy as np
 import scipy.io
 
 from fedmobile_actors.data.dataset import MultimodalDataset
+from fedmobile_actors.data.proxy import WindowPositions
 from fedmobile_actors.errors import DataError
 from fedmobile_actors.scenario.schema import UscHadSource
 
@@ -67,6 +68,15 @@ def load_usc_had(
     source: UscHadSource, base_dir: str | Path
 ) -> tuple[MultimodalDataset, MultimodalDataset]:
     """(train, test) windows of USC-HAD, not yet normalised (``loading.normalise`` does that)."""
+    train, test, _ = load_usc_had_split(source, base_dir)
+    return train, test
+
+
+def load_usc_had_split(
+    source: UscHadSource, base_dir: str | Path
+) -> tuple[MultimodalDataset, MultimodalDataset, WindowPositions]:
+    """``load_usc_had`` plus where each test window came from (``recording_id`` and start
+    offset), which a proxy split that shares no sample with the test split needs."""
     root = find_root(source, base_dir)
     subjects = _selected_subjects(source)
     windows = load_windows(
@@ -89,7 +99,27 @@ def load_usc_had(
             f"(subjects {list(subjects)}, window {source.window})"
         )
     full = to_dataset(windows)
-    return full.subset(np.flatnonzero(~test_mask)), full.subset(np.flatnonzero(test_mask))
+    test_idx = np.flatnonzero(test_mask)
+    positions = window_positions(windows, source.window, source.stride).subset(test_idx)
+    return full.subset(np.flatnonzero(~test_mask)), full.subset(test_idx), positions
+
+
+def recording_id(subject: np.ndarray, activity: np.ndarray, trial: np.ndarray) -> np.ndarray:
+    """One int64 per (subject, activity, trial): ``subject * 1000 + activity * 10 + trial``
+    (subject 10, activity 12, trial 5 is 10125), readable and unique for the release's ranges."""
+    return subject.astype(np.int64) * 1000 + activity.astype(np.int64) * 10 + trial
+
+
+def window_positions(windows: Windows, window: int, stride: int) -> WindowPositions:
+    """Recording and start offset of every window. Windows are stored in (subject, activity,
+    trial, offset) order and a trial's k-th window starts at ``k * stride``, so the offset is
+    the window's rank within its run of equal recording ids times the stride."""
+    ids = recording_id(windows.subject, windows.activity, windows.trial)
+    n = len(ids)
+    new_run = np.ones(n, dtype=bool)
+    new_run[1:] = ids[1:] != ids[:-1]
+    run_start = np.maximum.accumulate(np.where(new_run, np.arange(n), 0))
+    return WindowPositions(ids, (np.arange(n) - run_start).astype(np.int64) * stride, window)
 
 
 def to_dataset(windows: Windows) -> MultimodalDataset:

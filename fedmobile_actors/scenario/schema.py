@@ -551,6 +551,15 @@ class DataConfig(Frozen):
         description="Fraction of the held-out windows the server keeps as a proxy set for Shapley "
         "utilities (0: none; FedMobile then scores coalitions on generated features).",
     )
+    proxy_split: Literal["random", "blocked"] = Field(
+        default="random",
+        description="How the proxy set is cut from the held-out windows. random: windows drawn "
+        "at random (overlapping windows of one recording then share raw samples with test "
+        "windows). blocked: usc_had takes a contiguous block (proxy_fraction of the windows, "
+        "rounded half up, at a seeded position) of each held-out recording and drops the windows "
+        "that overlap it, so no proxy window shares a sample with a test window; npz takes whole "
+        "'groups' (needs that array); synthetic windows are independent, so it equals random.",
+    )
 
 
 # --------------------------------------------------------------------------------------------
