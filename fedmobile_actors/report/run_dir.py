@@ -287,10 +287,12 @@ class RunDir:
     def check_scenario(self, yaml_text: str, identity: str | None = None) -> None:
         """On resume: the stored scenario must be the one this run started with.
 
-        ``yaml_text`` is the stored file loaded and resolved again; it must equal the stored
-        text (the file is a resolved scenario) and hash to ``identity``, the hash written into
-        run.json when the run started. Comparing with run.json, not the file with itself, is
-        what catches an edited seed.
+        With ``identity`` (the sha256 written into run.json when the run started) the stored
+        file must hash to it: that catches any edit, the seed included. It is not compared with
+        ``yaml_text`` (the file loaded and resolved again by this version), because a newer
+        version that added a setting resolves the same file to a longer text, and a study must
+        survive an upgrade: added settings default to what older versions did. Without an
+        identity (run.json written before it was kept) the file must equal its re-resolution.
         """
         if not self.scenario_path.is_file():
             raise RunDirError(f"{self.path}: incomplete run directory (missing {SCENARIO})")
@@ -298,9 +300,11 @@ class RunDir:
             stored = self.scenario_path.read_text(encoding="utf-8")
         except (OSError, ValueError) as err:
             raise RunDirError(f"{self.scenario_path}: unreadable ({_why(err)})") from None
-        if stored != yaml_text or (
-            identity is not None and scenario_identity(yaml_text) != identity
-        ):
+        if identity is not None:
+            changed = scenario_identity(stored) != identity
+        else:
+            changed = stored != yaml_text
+        if changed:
             raise RunDirError(
                 f"{self.scenario_path}: differs from the scenario this run started with "
                 f"({RUN_INFO} scenario_sha256); restore it or start a new run"

@@ -204,13 +204,32 @@ def _settings_hash(data: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+#: Settings added after cell ids were first written, with the value that means "as before".
+#: At that value they are left out of a cell's id, so a cell stored by an older version (where
+#: the field is absent) keeps its id and a resumed sweep still finds it.
+_ADDED_SETTINGS: dict[tuple[str, ...], Any] = {
+    ("data", "source", "per_phone"): None,
+    ("data", "proxy_split"): "random",
+    ("runtime", "device"): "auto",
+}
+
+
 def _without_absent_options(settings: dict[str, Any]) -> dict[str, Any]:
-    """Drop opt-in sections that are off (``data.source.per_phone: null``), so a cell run before
-    the option existed keeps its id and a resumed sweep still finds it."""
-    data = settings.get("data")
-    source = data.get("source") if isinstance(data, Mapping) else None
-    off = isinstance(source, Mapping) and "per_phone" in source and source["per_phone"] is None
-    if off and isinstance(data, Mapping) and isinstance(source, Mapping):
-        source = {k: v for k, v in source.items() if k != "per_phone"}
-        settings = {**settings, "data": {**data, "source": source}}
+    """Drop the settings of ``_ADDED_SETTINGS`` that hold their "as before" value."""
+    for path, neutral in _ADDED_SETTINGS.items():
+        settings = _drop_if(settings, path, neutral)
     return settings
+
+
+def _drop_if(settings: Mapping[str, Any], path: tuple[str, ...], neutral: Any) -> dict[str, Any]:
+    """``settings`` without the key at ``path`` when it holds ``neutral`` (copies, no mutation)."""
+    out = dict(settings)
+    head, rest = path[0], path[1:]
+    if not rest:
+        if head in out and out[head] == neutral:
+            del out[head]
+        return out
+    inner = out.get(head)
+    if isinstance(inner, Mapping):
+        out[head] = _drop_if(inner, rest, neutral)
+    return out

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fedmobile_actors.errors import RunDirError
-from fedmobile_actors.report.run_dir import RunDir, write_json_atomic
+from fedmobile_actors.report.run_dir import RunDir, scenario_identity, write_json_atomic
 
 WHEN = datetime(2025, 3, 4, 5, 6, 7)
 
@@ -162,3 +162,17 @@ def test_write_json_atomic_replaces_whole_and_refuses_nan(tmp_path: Path) -> Non
         write_json_atomic(path, {"a": float("nan")})
     assert json.loads(path.read_text()) == {"a": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
+
+
+def test_a_run_stored_by_an_older_version_still_passes_the_scenario_check(
+    make_run: Callable[..., RunDir],
+) -> None:
+    """A setting added since the run started makes the re-resolved text longer than the stored
+    file; the stored file's own hash (run.json's identity) is what decides."""
+    run = make_run()
+    stored = run.scenario_path.read_text()
+    identity = scenario_identity(stored)
+    run.check_scenario(stored + "  added_setting: default\n", identity)
+    run.scenario_path.write_text(stored.replace("seed: 0", "seed: 1"))
+    with pytest.raises(RunDirError, match="differs from the scenario this run started with"):
+        run.check_scenario(stored, identity)

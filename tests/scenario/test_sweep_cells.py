@@ -81,3 +81,19 @@ def test_a_cell_stored_before_per_phone_data_existed_keeps_its_id(
     turned_on = ["data.source.kind=synthetic", "data.source.per_phone.samples=16"]
     on_demand = expand_sweep(load_scenario(path, turned_on))[0]
     assert cell_id(on_demand.scenario) != cell_id(point)
+
+
+def test_a_cell_stored_before_device_and_proxy_split_existed_keeps_its_id(
+    write: Callable[..., Path],
+) -> None:
+    """runtime.device and data.proxy_split arrived after sweeps stored cell ids: at their
+    "as before" values (auto, random) a stored cell without them keeps its id; any other value
+    is another cell."""
+    path = write(SWEEP.format(name="a", out="r", grid=LR))
+    point = expand_sweep(load_scenario(path))[0].scenario
+    old = yaml.safe_load(scenario_to_yaml(point))
+    del old["runtime"]["device"], old["data"]["proxy_split"]
+    assert cell_id_of_yaml(yaml.safe_dump(old)) == cell_id(point)
+    for override in ("runtime.device=cpu", "data.proxy_split=blocked"):
+        other = expand_sweep(load_scenario(path, [override]))[0].scenario
+        assert cell_id(other) != cell_id(point)
