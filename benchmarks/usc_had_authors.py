@@ -74,7 +74,7 @@ class Cell:
     @property
     def protocol(self) -> str:
         mode = DROPOUT_MODE.get(self.algorithm, "zero_input")
-        return f"per-step acc dropout ({mode}), per-phone test splits"
+        return f"per-step acc dropout ({mode}), per-phone test splits, blocked validation split"
 
     def key(self) -> tuple[str, float, int, int]:
         return (self.algorithm, self.rate, self.seed, self.rounds)
