@@ -22,7 +22,7 @@ import importlib
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,7 @@ from fedmobile_actors.algorithms.plugins import plugin_references, shipped_paths
 from fedmobile_actors.errors import BackendError, UserError
 from fedmobile_actors.runtime.backend import Backend, take_early_ray
 from fedmobile_actors.runtime.hosts import HostPool, host_count
+from fedmobile_actors.runtime.landing import Land, as_landed
 from fedmobile_actors.scenario.schema import RuntimeConfig, Scenario
 from fedmobile_actors.sim.tasks import Task
 from fedmobile_actors.startup_trace import mark
@@ -313,28 +314,24 @@ class RayHostPool(HostPool):
         by_host: dict[int, list[int]] = {}
         for i, task in enumerate(tasks):
             by_host.setdefault(self.host_of(task.phone_id), []).append(i)
-        landed: asyncio.Queue[tuple[int, bytes] | BaseException] = asyncio.Queue()
 
-        async def drain(host: int, indices: list[int]) -> None:
-            batch = [(tasks[i].task_id, tasks[i].phone_id, tasks[i].base_version) for i in indices]
-            versions = {t[2] for t in batch}
-            box = [{v: self._refs[v] for v in versions}, self._split_ref]
-            method = self.hosts[host].train_batch.options(num_returns="streaming")
-            chunk = max(1, -(-len(batch) // YIELDS_PER_BATCH))
-            try:
+        def drain(host: int, indices: list[int]) -> Callable[[Land], Awaitable[None]]:
+            async def stream(land: Land) -> None:
+                mine = [tasks[i] for i in indices]
+                batch = [(t.task_id, t.phone_id, t.base_version) for t in mine]
+                versions = {t[2] for t in batch}
+                box = [{v: self._refs[v] for v in versions}, self._split_ref]
+                method = self.hosts[host].train_batch.options(num_returns="streaming")
+                chunk = max(1, -(-len(batch) // YIELDS_PER_BATCH))
                 async for ref in method.remote(batch, box, chunk):
                     for j, blob in await ref:
-                        landed.put_nowait((indices[j], blob))
-            except Exception as err:  # raised where the round awaits its results
-                landed.put_nowait(err)
+                        land(indices[j], blob)
 
-        drains = [asyncio.ensure_future(drain(h, idx)) for h, idx in sorted(by_host.items())]
-        for _ in tasks:
-            item = await landed.get()
-            if isinstance(item, BaseException):
-                raise item
+            return stream
+
+        producers = [drain(h, idx) for h, idx in sorted(by_host.items())]
+        async for item in as_landed(len(tasks), producers):
             yield item
-        await asyncio.gather(*drains)
 
     async def train_with_state(
         self, task: Task, phone_state: bytes | None

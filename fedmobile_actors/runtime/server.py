@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,7 @@ from fedmobile_actors.data import LocalData
 from fedmobile_actors.errors import RunDirError, WireError
 from fedmobile_actors.runtime.groups import GroupIndex
 from fedmobile_actors.runtime.hosts import HostPool
+from fedmobile_actors.runtime.landing import Land, as_landed
 from fedmobile_actors.runtime.metrics import RoundMetrics, event_rows
 from fedmobile_actors.runtime.phone_state import PhoneStateStore
 from fedmobile_actors.runtime.world import World
@@ -252,27 +253,21 @@ class Server:
         by_phone: dict[int, list[int]] = {}
         for i, task in enumerate(tasks):
             by_phone.setdefault(task.phone_id, []).append(i)
-        landed: asyncio.Queue[tuple[int, bytes] | BaseException] = asyncio.Queue()
 
-        async def chain(phone: int, indices: list[int]) -> None:
-            state = self.phone_states.get(phone)
-            try:
+        def chain(phone: int, indices: list[int]) -> Callable[[Land], Awaitable[None]]:
+            async def train(land: Land) -> None:
+                state = self.phone_states.get(phone)
                 for i in indices:
                     blob, out = await self.pool.train_with_state(tasks[i], state)
-                    landed.put_nowait((i, blob))
+                    land(i, blob)
                     state = out if out is not None else state
-            except Exception as err:  # raised where the round awaits it, as gather would
-                landed.put_nowait(err)
-                return
-            new_states[phone] = state
+                new_states[phone] = state  # not reached when a call failed
 
-        chains = [asyncio.ensure_future(chain(p, idx)) for p, idx in by_phone.items()]
-        for _ in tasks:
-            item = await landed.get()
-            if isinstance(item, BaseException):
-                raise item
+            return train
+
+        producers = [chain(p, idx) for p, idx in by_phone.items()]
+        async for item in as_landed(len(tasks), producers):
             yield item
-        await asyncio.gather(*chains)
 
     def _metrics(self, step: Step, updates: list[dict[str, float]], rejected: int) -> RoundMetrics:
         """The round's row; ``updates`` holds the metrics of each aggregated update, in order."""

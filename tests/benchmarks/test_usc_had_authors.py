@@ -68,15 +68,7 @@ def test_grid_continues_where_it_stopped(tmp_path: Path, capsys: Any) -> None:
         "--rounds", "1", "--algorithms", "fedavg", "--rates", "0.8", "--seeds", "0", "1",
         "--results", str(results), "--runs-dir", str(tmp_path / "runs"),
     ]  # fmt: skip
-    for o in (
-        f"data.source.path={release}",
-        f"data.source.cache_dir={tmp_path / 'cache'}",
-        "data.source.window=8",
-        "data.source.stride=4",
-        "data.source.subjects=[1, 2, 3]",
-        "fleet.phones=3",
-        "rounds.clients_per_round=3",
-    ):
+    for o in _tiny(release, tmp_path):
         common += ["--override", o]
     main([*common, "--max-cells", "1"])
     assert [r["seed"] for r in read_results(results)] == [0]
@@ -123,15 +115,7 @@ def test_an_interrupted_cell_resumes_from_its_checkpoint(tmp_path: Path, capsys:
     from fedmobile_actors.scenario import load_scenario
 
     release = write_release(tmp_path / "usc")
-    extra = [
-        f"data.source.path={release}",
-        f"data.source.cache_dir={tmp_path / 'cache'}",
-        "data.source.window=8",
-        "data.source.stride=4",
-        "data.source.subjects=[1, 2, 3]",
-        "fleet.phones=3",
-        "rounds.clients_per_round=3",
-    ]
+    extra = _tiny(release, tmp_path)
     cell = Cell("fedavg", 0.8, 0, 2)
     scenario = load_scenario(SCENARIO, [*overrides(cell, 1), *extra])
     run_scenario(scenario, quiet=True, output_dir=tmp_path / "runs", stop_after=1)
@@ -146,3 +130,16 @@ def test_an_interrupted_cell_resumes_from_its_checkpoint(tmp_path: Path, capsys:
     assert "resuming" in capsys.readouterr().err
     (record,) = read_results(results)
     assert record["accuracy_per_round"] == [r["accuracy_per_phone"] for r in whole.read_metrics()]
+
+
+def _tiny(release: Path, tmp_path: Path) -> list[str]:
+    """Overrides that shrink the authors' scenario to the tiny release the tests write."""
+    return [
+        f"data.source.path={release}",
+        f"data.source.cache_dir={tmp_path / 'cache'}",
+        "data.source.window=8",
+        "data.source.stride=4",
+        "data.source.subjects=[1, 2, 3]",
+        "fleet.phones=3",
+        "rounds.clients_per_round=3",
+    ]
