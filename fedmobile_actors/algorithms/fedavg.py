@@ -32,7 +32,9 @@ from fedmobile_actors.algorithms.training import (
     LocalAdam,
     LocalOptimizer,
     LocalSGD,
+    MissingDistillation,
     evaluate_model,
+    missing_distillation,
     train_local,
     zero_fill,
 )
@@ -142,6 +144,15 @@ class FedAvg(Strategy):
         seed = int_seed(self.context.seed, phone_id, task_id, "step-dropout")
         return StepDropoutSampler(rules, torch.Generator().manual_seed(seed))
 
+    def missing_distillation(self, data: LocalData) -> MissingDistillation | None:
+        """``algorithm.missing_distill`` for this phone's shard (None when off). Only dropout
+        that marks rows absent counts: a zeroed input is still encoded, so hiding its feature
+        would not teach the path those rows take."""
+        absent_dropout = [d.modality for d in self.context.step_dropout if d.mode == "absent"]
+        return missing_distillation(
+            self.context.algorithm, self.model.modalities, data.present, absent_dropout
+        )
+
     def train_fill(self, rng: torch.Generator) -> Fill:
         """How absent feature slices are filled during local training."""
         return zero_fill
@@ -176,6 +187,7 @@ class FedAvg(Strategy):
                 extra_loss=self.extra_loss(payload),
                 optimizer=optimizer,
                 step_dropout=self.step_dropout(phone_id, task_id),
+                distill=self.missing_distillation(data),
             )
         return ClientUpdate(
             phone_id=phone_id,

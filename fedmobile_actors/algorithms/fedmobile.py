@@ -241,6 +241,7 @@ class FedMobile(FedAvg):
                 fill=fill,
                 optimizer=optimizer,
                 step_dropout=self.step_dropout(phone_id, task_id),
+                distill=self.missing_distillation(data),
             )
             after = evaluate_model(self.model, data.dataset, data.present, fill)
             gen_losses = train_generator(

@@ -231,6 +231,7 @@ class FedMobileXModal(FedMobile):
         optim = LocalSGD(list(self.model.parameters()), lr=algo.lr, momentum=algo.momentum)
         gen_optim = LocalAdam(list(self.cross.parameters()), lr=config.generator_lr)
         fill = cross_modal_fill(self.cross, self.learnable)
+        distill = self.missing_distillation(data)
         sums, count = np.zeros(3), 0
         for _epoch in range(algo.local_epochs):
             order = torch.randperm(len(batches), generator=rng)
@@ -242,6 +243,9 @@ class FedMobileXModal(FedMobile):
                 # in this optimiser): the encoders learn features G can fill from.
                 filled = fill(feats, batch.present, None)
                 ce = F.cross_entropy(self.model.classify(filled), batch.labels)
+                if distill is not None:
+                    # The complete rows teach the gyro-only path, filled by G as at test.
+                    ce = ce + distill.loss(self.model, filled, batch.present, fill)
                 optim.zero_grad(set_to_none=True)
                 ce.backward()
                 optim.step()

@@ -8,7 +8,7 @@ by (seed, phone, task)) is written once here.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -253,6 +253,74 @@ class LocalAdam:
             self._steps[i] = int(arrays[f"{key}.step"][0])
 
 
+@dataclass(frozen=True)
+class MissingDistillation:
+    """Self-distillation from complete rows into the path a missing modality takes.
+
+    For each modality in ``hidden`` and each row of a batch that has it and another modality:
+    teacher = the model on the row as it is (detached), student = the model on the row with that
+    modality hidden and filled by ``fill`` (zero for FedAvg, the generator's for a FedMobile
+    variant). The loss is ``weight * T^2 * KL(teacher || student)`` (Hinton et al.'s scaling,
+    so ``weight`` means the same at every T), summed over the hidden modalities.
+
+    Why: at high missing rates most rows, and most test rows, lack the modality; the complete
+    rows train only the both-modality path. Hiding the modality on them gives the missing path
+    more rows, and soft targets from a teacher that saw both modalities.
+    """
+
+    weight: float
+    temperature: float
+    hidden: tuple[str, ...]
+
+    def loss(
+        self,
+        model: MultimodalNet,
+        feats: Features,
+        present: Mapping[str, torch.Tensor],
+        fill: Fill,
+    ) -> torch.Tensor:
+        t = self.temperature
+        total = next(iter(feats.values())).new_zeros(())
+        for m in self.hidden:
+            others = [present[k] for k in feats if k != m]
+            if m not in feats or not others:
+                continue
+            rows = present[m] & torch.stack(others).any(dim=0)
+            if not bool(rows.any()):
+                continue
+            sub = {k: f[rows] for k, f in feats.items()}
+            teacher = F.log_softmax(model.classify(sub).detach() / t, dim=1)
+            hidden = {
+                k: (p[rows] if k != m else torch.zeros_like(p[rows])) for k, p in present.items()
+            }
+            student_feats = fill({**sub, m: torch.zeros_like(sub[m])}, hidden, None)
+            student = F.log_softmax(model.classify(student_feats) / t, dim=1)
+            total = total + F.kl_div(student, teacher, log_target=True, reduction="batchmean")
+        return total * (self.weight * t * t)
+
+
+def missing_distillation(
+    config: AlgorithmConfig,
+    modalities: Sequence[str],
+    present: Mapping[str, np.ndarray],
+    step_dropout: Sequence[str] = (),
+) -> MissingDistillation | None:
+    """The scenario's missing-path distillation for one phone: the modalities hidden are those
+    the phone misses on some row or loses to training-time dropout (None when off, when the
+    model has one modality, or when the phone misses nothing)."""
+    settings = config.missing_distill
+    if settings.weight <= 0 or len(modalities) < 2:
+        return None
+    hidden = tuple(
+        m
+        for m in modalities
+        if m in step_dropout or (m in present and not bool(np.asarray(present[m]).all()))
+    )
+    if not hidden:
+        return None
+    return MissingDistillation(settings.weight, settings.temperature, hidden)
+
+
 #: The optimizers local training accepts (``make_optimizer`` of a strategy returns one).
 LocalOptimizer = LocalSGD | LocalAdam
 
@@ -266,12 +334,15 @@ def train_local(
     extra_loss: ExtraLoss | None = None,
     optimizer: LocalOptimizer | None = None,
     step_dropout: StepDropoutSampler | None = None,
+    distill: MissingDistillation | None = None,
 ) -> float:
     """``config.local_epochs`` of mini-batch SGD in place; returns the mean training loss.
 
     ``optimizer`` (over ``model.parameters()``) lets a stateful strategy carry its moments from
     one task of a phone to the next; by default a fresh one per task. ``step_dropout`` drops a
     modality from random rows of every batch, redrawn each step (the authors' protocol).
+    ``distill`` adds self-distillation from the batch's complete rows into the missing path,
+    filled by the same ``fill`` (labels unknown to the fill, as at test).
 
     Batches are drawn and dropped on the CPU (the same draws on every device) and then moved
     to the model's device."""
@@ -289,6 +360,8 @@ def train_local(
             batch = batch.dropped(step_dropout).to(device)
             feats = fill(model.encode(batch.inputs, batch.present), batch.present, batch.labels)
             loss = F.cross_entropy(model.classify(feats), batch.labels)
+            if distill is not None:
+                loss = loss + distill.loss(model, feats, batch.present, fill)
             if extra_loss is not None:
                 loss = loss + extra_loss(model)
             optim.zero_grad(set_to_none=True)

@@ -779,6 +779,25 @@ AlgorithmName = Literal[
 ]
 
 
+class MissingDistillConfig(Frozen):
+    """Self-distillation into the missing-modality path (off at weight 0).
+
+    On a row that has every modality, the model's output is the teacher (detached); the same row
+    with a modality the phone misses hidden, filled as the strategy fills it, is the student. The
+    rows that will be tested without that modality then learn from the complete rows too, and
+    from a teacher that saw both modalities (cross-modal distillation, issue 12)."""
+
+    weight: float = Field(
+        default=0.0,
+        ge=0,
+        le=1000,
+        description="Weight of T^2 KL(student || teacher) added to the local loss (0: off).",
+    )
+    temperature: float = Field(
+        default=2.0, ge=0.01, le=100, description="Distillation temperature T."
+    )
+
+
 class AlgorithmConfig(Frozen):
     """The strategy and its local-training hyperparameters."""
 
@@ -810,6 +829,11 @@ class AlgorithmConfig(Frozen):
         default=1.0, ge=0, le=1000, description="Std of the random-noise padding baseline's fill."
     )
     fedmobile: FedMobileConfig = Field(default_factory=FedMobileConfig, description="FedMobile.")
+    missing_distill: MissingDistillConfig = Field(
+        default_factory=MissingDistillConfig,
+        description="Self-distillation from complete rows into the path of a missing modality "
+        "(FedAvg-family strategies and fedmobile_xmodal; off by default).",
+    )
     options: dict[Annotated[str, Field(min_length=1, max_length=100)], bool | int | float | str] = (
         Field(
             default_factory=dict,

@@ -211,6 +211,7 @@ _ADDED_SETTINGS: dict[tuple[str, ...], Any] = {
     ("data", "source", "per_phone"): None,
     ("data", "proxy_split"): "random",
     ("runtime", "device"): "auto",
+    ("algorithm", "missing_distill"): {"weight": 0.0, "temperature": 2.0},
 }
 
 
