@@ -78,6 +78,12 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
         "fedmobile_xmodal",
         ("algorithm.fedmobile.shapley_mass_mix=1",),
     ),
+    # Self-distillation from complete rows into the missing path (``algorithm.missing_distill``),
+    # with each strategy's own fill: zero (the ablation that has no generator), FedMobile's
+    # prototypes, the cross-modal generator.
+    "fedavg_distill": ("fedavg", ("algorithm.missing_distill.weight=1",)),
+    "fedmobile_distill": ("fedmobile", ("algorithm.missing_distill.weight=1",)),
+    "fedmobile_xmodal_distill": ("fedmobile_xmodal", ("algorithm.missing_distill.weight=1",)),
 }
 
 #: Rounds averaged for the "last 3" figures.
