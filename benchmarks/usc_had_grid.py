@@ -89,6 +89,13 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "fedavg_distill": ("fedavg", ("algorithm.missing_distill.weight=1",)),
     "fedmobile_distill": ("fedmobile", ("algorithm.missing_distill.weight=1",)),
     "fedmobile_xmodal_distill": ("fedmobile_xmodal", ("algorithm.missing_distill.weight=1",)),
+    # Trained with acc missing at the cell's rate, tested (and validated) with acc missing on
+    # every window: the accuracy of the gyro-only path itself, to set beside a model trained on
+    # gyro alone (fedavg at rate 1.0). USC-HAD's modality names.
+    **{
+        f"{name}_tested_without_acc": (name, ("modalities.test_missing={acc: 1.0}",))
+        for name in ("fedavg", "fedmobile", "fedmobile_xmodal")
+    },
 }
 
 #: Rounds averaged for the "last 3" figures.
