@@ -14,7 +14,13 @@ process, so a warm process would hide it): the time to import the host's algorit
 included), then the time of the first ``torch.optim.Adam(...)`` construction (which imports
 ``torch._dynamo``) or of the first ``LocalAdam(...)``; the median over ``--repeats`` processes.
 
+``--attached``: the same, against a long-lived local Ray (``ray start --head`` once, before the
+first run, and ``ray stop`` after the last, with ``runtime.address=auto`` on each run), the
+way a user who keeps Ray up between runs, or works on a cluster, starts a run. The trace
+variable is set for ``ray start`` too, so the actors' phases are traced as well.
+
     python -m benchmarks.bench_startup --what run --repeats 5
+    python -m benchmarks.bench_startup --what run --repeats 5 --attached
     python -m benchmarks.bench_startup --what optimizer --repeats 5
 """
 
@@ -28,6 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PROBE = """
@@ -60,11 +68,13 @@ def probe(optimizer: str) -> dict[str, float]:
     return result
 
 
-def trace_run(scenario: str, overrides: list[str]) -> dict[str, float]:
+def trace_run(scenario: str, overrides: list[str], trace: Path | None = None) -> dict[str, float]:
     """One ``fedmobile run``: seconds from launch to the first time each traced event happened
-    (any process), plus ``exit`` (the command's whole life)."""
+    (any process), plus ``exit`` (the command's whole life). ``trace``: the trace file (one a
+    long-lived Ray was started with); it is emptied first. Default: a fresh one."""
     with tempfile.TemporaryDirectory() as tmp:
-        trace = Path(tmp) / "trace.txt"
+        trace = trace or Path(tmp) / "trace.txt"
+        trace.write_text("", encoding="utf-8")
         env = {**os.environ, "FEDMOBILE_STARTUP_TRACE": str(trace)}
         command = [sys.executable, "-m", "fedmobile_actors.cli", "run", scenario, "-q"]
         command += ["--output", tmp, "-o", "rounds.rounds=1", "-o", "output.plots=false"]
@@ -81,13 +91,36 @@ def trace_run(scenario: str, overrides: list[str]) -> dict[str, float]:
         return events
 
 
-def run_startup(scenario: str, overrides: list[str], repeats: int) -> None:
+@contextmanager
+def long_lived_ray(trace: Path) -> Iterator[None]:
+    """A local Ray head for the runs to attach to (two CPUs, no dashboard), stopped after."""
+    env = {**os.environ, "FEDMOBILE_STARTUP_TRACE": str(trace)}
+    start = ["ray", "start", "--head", "--num-cpus", "2", "--include-dashboard=false"]
+    subprocess.run(
+        [*start, "--disable-usage-stats"], check=True, env=env, stdout=subprocess.DEVNULL
+    )
+    try:
+        yield
+    finally:
+        subprocess.run(["ray", "stop", "--force"], check=False, stdout=subprocess.DEVNULL)
+
+
+def run_startup(scenario: str, overrides: list[str], repeats: int, attached: bool = False) -> None:
     """The median of each phase over ``repeats`` runs, in the order the phases happen."""
     load = os.getloadavg()[0]
-    runs = [trace_run(scenario, overrides) for _ in range(repeats)]
+    if attached:
+        with tempfile.TemporaryDirectory() as tmp:
+            trace = Path(tmp) / "trace.txt"
+            with long_lived_ray(trace):
+                time.sleep(2.0)  # let the head's own processes settle before the first run
+                attach = [*overrides, "runtime.address=auto"]
+                runs = [trace_run(scenario, attach, trace) for _ in range(repeats)]
+    else:
+        runs = [trace_run(scenario, overrides) for _ in range(repeats)]
     names = sorted(set().union(*runs), key=lambda e: statistics.median(r.get(e, 0) for r in runs))
+    mode = "attached to a long-lived Ray" if attached else "each starting its own Ray"
     print(
-        f"fedmobile run {scenario} ({repeats} runs; 1-minute load {load:.2f} before, "
+        f"fedmobile run {scenario}, {mode} ({repeats} runs; 1-minute load {load:.2f} before, "
         f"{os.getloadavg()[0]:.2f} after)"
     )
     print(f"{'phase (first time seen in any process)':<42} {'median s':>9} {'min':>6} {'max':>6}")
@@ -106,9 +139,12 @@ def main() -> None:
     parser.add_argument("--what", choices=["run", "optimizer", "all"], default="all")
     parser.add_argument("--scenario", default="scenarios/quickstart.yaml")
     parser.add_argument("-o", "--override", action="append", default=[], help="PATH=VALUE")
+    parser.add_argument(
+        "--attached", action="store_true", help="runs attach to a long-lived local Ray"
+    )
     args = parser.parse_args()
     if args.what in ("run", "all"):
-        run_startup(args.scenario, args.override, args.repeats)
+        run_startup(args.scenario, args.override, args.repeats, args.attached)
     if args.what == "run":
         return
     print(f"{'optimizer':<18} {'import (s)':>10} {'first optimizer (s)':>20} {'modules':>8}")
