@@ -10,7 +10,9 @@ line the seeds' mean and the band their min-max.
     python benchmarks/usc_had_report.py --setting reduced --plots docs/images
 
 With ``--write docs/results.md`` the tables replace the text between the markers
-``<!-- grid:<setting>:begin -->`` and ``<!-- grid:<setting>:end -->`` of that file.
+``<!-- grid:<setting>:begin -->`` and ``<!-- grid:<setting>:end -->`` of that file, and the
+headroom table (the missing path's own accuracy, when the grid has ``*_tested_without_acc``
+cells) the text between ``<!-- grid:<setting>:headroom:begin -->`` and its end marker.
 """
 
 from __future__ import annotations
@@ -43,14 +45,52 @@ def mean_std(values: Sequence[float | None]) -> str:
     return f"{statistics.fmean(finite):.1f} ± {statistics.pstdev(finite):.1f}"
 
 
+#: Variants tested with the missing modality absent on every window (``usc_had_grid``): their
+#: rows go to the headroom table, not the main one.
+WITHOUT = "_tested_without_acc"
+
+
+def headroom(by_cell: Mapping[tuple[str, float], Group]) -> str:
+    """How good the missing-modality path is: per training rate, each ``*_tested_without_acc``
+    variant's accuracy with acc absent on every test (and validation) window, beside FedAvg
+    trained on gyro alone (rate 1.0, where every window lacks acc). Empty without such rows."""
+    paths = sorted({(v, r) for v, r in by_cell if v.endswith(WITHOUT)}, key=lambda k: (k[1], k[0]))
+    if not paths:
+        return ""
+    lines = [
+        "| trained with acc missing on | path of | seeds | test, acc absent everywhere | "
+        "val, acc absent everywhere |",
+        "|---|---|---|---|---|",
+    ]
+    gyro_only = by_cell.get(("fedavg", 1.0))
+    if gyro_only:
+        seeds = ",".join(str(r["seed"]) for r in gyro_only)
+        lines.append(
+            f"| every window (rate 1) | fedavg | {seeds} "
+            f"| {mean_std([r['accuracy_missing'] for r in gyro_only])} "
+            f"| {mean_std([r['val_accuracy_missing'] for r in gyro_only])} |"
+        )
+    for variant, rate in paths:
+        rs = by_cell[(variant, rate)]
+        seeds = ",".join(str(r["seed"]) for r in rs)
+        lines.append(
+            f"| {rate:g} | {variant.removesuffix(WITHOUT)} | {seeds} "
+            f"| {mean_std([r['accuracy_missing'] for r in rs])} "
+            f"| {mean_std([r['val_accuracy_missing'] for r in rs])} |"
+        )
+    return "\n".join(lines)
+
+
 def table(by_cell: Mapping[tuple[str, float], Group]) -> str:
-    """The markdown table: one line per (variant, rate)."""
+    """The markdown table: one line per (variant, rate), but the headroom table's rows."""
     lines = [
         "| variant | rate | seeds | test missing | test full | test missing, last 3 | "
         "val missing | val full | round-to-round std (test missing) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for (variant, rate), rs in sorted(by_cell.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        if variant.endswith(WITHOUT):
+            continue
         seeds = ",".join(str(r["seed"]) for r in rs)
         lines.append(
             f"| {variant} | {rate:g} | {seeds} | {mean_std([r['accuracy_missing'] for r in rs])} "
@@ -141,9 +181,11 @@ def diagnostics(
     return written
 
 
-def write_between_markers(doc: Path, setting: str, text: str) -> None:
-    """Replace the text between the setting's markers in ``doc`` (markers must exist)."""
-    begin, end = f"<!-- grid:{setting}:begin -->", f"<!-- grid:{setting}:end -->"
+def write_between_markers(doc: Path, setting: str, text: str, part: str = "") -> None:
+    """Replace the text between the setting's markers in ``doc`` (markers must exist);
+    ``part`` names a second table of the setting (``grid:<setting>:<part>:begin``)."""
+    name = f"{setting}:{part}" if part else setting
+    begin, end = f"<!-- grid:{name}:begin -->", f"<!-- grid:{name}:end -->"
     content = doc.read_text(encoding="utf-8")
     if begin not in content or end not in content:
         raise SystemExit(f"{doc} has no {begin} ... {end} markers")
@@ -172,8 +214,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for variant in args.diagnostics:
             for path in diagnostics(by_cell, args.setting, variant, args.plots):
                 print(f"wrote {path}")
+    room = headroom(by_cell)
+    if room:
+        print(f"\n{room}")
     if args.write is not None:
         write_between_markers(args.write, args.setting, text)
+        if room:
+            write_between_markers(args.write, args.setting, room, "headroom")
     return 0
 
 

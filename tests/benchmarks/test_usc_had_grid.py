@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.usc_had_grid import GridCell, load_records, parse_variant, run_grid
-from benchmarks.usc_had_report import groups, plot, table, write_between_markers
+from benchmarks.usc_had_report import groups, headroom, plot, table, write_between_markers
 
 STAND_IN = """
 name: grid_stand_in
@@ -98,6 +98,45 @@ def test_report_table_and_plots_from_records(tmp_path: Path) -> None:
     doc.write_text("before\n<!-- grid:tiny:begin -->\nold\n<!-- grid:tiny:end -->\nafter\n")
     write_between_markers(doc, "tiny", text)
     assert "old" not in doc.read_text() and text in doc.read_text()
+
+
+def test_headroom_table_sets_each_missing_path_beside_the_one_modality_model(
+    tmp_path: Path,
+) -> None:
+    def record(variant: str, rate: float, acc: float) -> dict[str, object]:
+        return {
+            "setting": "tiny",
+            "variant": variant,
+            "rate": rate,
+            "seed": 0,
+            "accuracy_missing": acc,
+            "val_accuracy_missing": acc - 0.01,
+            **dict.fromkeys(
+                [
+                    "accuracy_full",
+                    "last3_missing",
+                    "val_accuracy_full",
+                    "round_to_round_std_missing",
+                ]
+            ),
+        }
+
+    records = [
+        record("fedavg", 0.8, 0.69),
+        record("fedavg_tested_without_acc", 0.8, 0.66),
+        record("fedavg", 1.0, 0.67),
+    ]
+    by_cell = groups(records, "tiny")
+    room = headroom(by_cell)
+    assert "| every window (rate 1) | fedavg | 0 | 67.0 ± 0.0 | 66.0 ± 0.0 |" in room
+    assert "| 0.8 | fedavg | 0 | 66.0 ± 0.0 | 65.0 ± 0.0 |" in room
+    # The rows tested without acc are not in the main table; nothing to say without them.
+    assert "tested_without_acc" not in table(by_cell)
+    assert headroom(groups(records[:1], "tiny")) == ""
+    doc = tmp_path / "doc.md"
+    doc.write_text("<!-- grid:tiny:headroom:begin -->\nold\n<!-- grid:tiny:headroom:end -->\n")
+    write_between_markers(doc, "tiny", room, "headroom")
+    assert room in doc.read_text() and "old" not in doc.read_text()
 
 
 def test_variant_spec_from_the_command_line() -> None:
