@@ -18,6 +18,7 @@ import argparse
 import os
 import time
 from collections import defaultdict
+from typing import Any
 
 import psutil
 
@@ -67,7 +68,7 @@ def main() -> None:
         rounds = scenario.rounds.model_copy(update={"eval_every": args.eval_every})
         scenario = scenario.model_copy(update={"rounds": rounds})
     backend = make_backend(scenario)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for r in range(args.rounds):
         before, start = cpu_by_kind(), time.perf_counter()
         out = backend.run_round()

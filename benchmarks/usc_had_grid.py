@@ -148,12 +148,12 @@ def _finite(values: Iterable[Any]) -> list[float]:
     return [float(v) for v in values if v is not None and math.isfinite(float(v))]
 
 
-def _last_mean(curve: Sequence[float]) -> float | None:
+def _last_mean(curve: Sequence[float | None]) -> float | None:
     finite = _finite(curve)
     return statistics.fmean(finite[-LAST:]) if finite else None
 
 
-def _round_to_round_std(curve: Sequence[float]) -> float | None:
+def _round_to_round_std(curve: Sequence[float | None]) -> float | None:
     """Std of the change between consecutive evaluated rounds over the second half of the run:
     how much a round's accuracy jumps once the model is past its first climb."""
     finite = _finite(curve)

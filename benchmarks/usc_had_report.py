@@ -107,16 +107,23 @@ def plot(
     by_cell: Mapping[tuple[str, float], Group], setting: str, out: Path, min_seeds: int = 2
 ) -> list[Path]:
     """One PNG per rate: test accuracy with the missing pattern per round, seeds' mean and
-    min-max band, for every variant with at least ``min_seeds`` seeds."""
+    min-max band, for every variant with at least ``min_seeds`` seeds (not the headroom
+    table's, whose test has no missing pattern). Rates 0 and 1 (reference cells: nothing
+    missing, or one modality only) get no plot: nothing in them is a missing pattern."""
     from matplotlib.figure import Figure
 
     written = []
     for rate in sorted({rate for _, rate in by_cell}):
+        shown = {
+            (v, r): rs
+            for (v, r), rs in by_cell.items()
+            if r == rate and len(rs) >= min_seeds and not v.endswith(WITHOUT)
+        }
+        if not shown or not 0 < rate < 1:
+            continue
         fig = Figure(figsize=(8, 4.5))
         ax = fig.subplots()
-        for (variant, r), rs in by_cell.items():
-            if r != rate or len(rs) < min_seeds:
-                continue
+        for (variant, _r), rs in shown.items():
             curves = [
                 [v if v is not None else float("nan") for v in x["curves"]["missing"]] for x in rs
             ]
