@@ -271,9 +271,10 @@ def start_hosts(
 
 
 #: How many times a host's batch yields per round at most: 200 phones on 2 hosts stream in
-#: chunks of 7 (about a tenth of a second of training each), so the server decodes and sums
-#: while hosts train, at a sixteenth of the per-object cost of one yield per phone.
-YIELDS_PER_BATCH = 16
+#: chunks of 25 (about half a second of training each), so the server decodes and sums while
+#: hosts train, at a quarter of the per-object cost of 16 chunks (measured: 0.07-0.09 CPU s
+#: less per round in the server and about as much in Ray's own processes, docs/performance.md).
+YIELDS_PER_BATCH = 4
 
 
 class RayHostPool(HostPool):
