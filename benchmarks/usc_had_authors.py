@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.usc_had_grid import run_wall_s, unfinished_run
+
 REPO = Path(__file__).resolve().parents[1]
 SCENARIO = REPO / "scenarios" / "usc_had_authors.yaml"
 RESULTS = REPO / "benchmarks" / "results" / "usc_had_authors.json"
@@ -187,7 +189,7 @@ def run_cell(
     from fedmobile_actors.scenario import load_scenario
 
     torch.set_num_threads(1)
-    unfinished = _unfinished_run(cell, runs_dir)
+    unfinished = unfinished_run(cell.name, runs_dir)
     if unfinished is not None:
         print(f"  resuming {unfinished}", file=sys.stderr, flush=True)
         run_dir = resume_run(unfinished, quiet=quiet)
@@ -202,35 +204,6 @@ def run_cell(
     # generator) are only for resuming an unfinished cell.
     shutil.rmtree(run_dir.path / "checkpoints", ignore_errors=True)
     return to_record(cell, rows, run_wall_s(rows))
-
-
-def run_wall_s(rows: list[dict[str, Any]]) -> float:
-    """Wall seconds of a run from its metrics: ``wall_time_s`` counts from each start of the
-    driver, so a resumed run's clock restarts; the segments are summed (start-up excluded)."""
-    total, previous = 0.0, 0.0
-    for row in rows:
-        wall = _num(row.get("wall_time_s"))
-        if wall < previous:
-            total += previous
-        previous = wall
-    return total + previous
-
-
-def _unfinished_run(cell: Cell, runs_dir: Path) -> Path | None:
-    """The newest run directory of this cell that has a checkpoint and did not finish."""
-    from fedmobile_actors.errors import UserError
-    from fedmobile_actors.report.run_dir import RunDir
-
-    if not runs_dir.is_dir():
-        return None
-    for path in sorted(runs_dir.glob(f"{cell.name}-*"), reverse=True):
-        try:
-            run_dir = RunDir.open(path)
-            if run_dir.read_run_info().status != "finished" and run_dir.latest_checkpoint():
-                return path
-        except UserError:
-            continue
-    return None
 
 
 def run_grid(args: argparse.Namespace) -> None:

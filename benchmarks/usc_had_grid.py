@@ -29,6 +29,7 @@ import itertools
 import json
 import math
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -115,6 +116,11 @@ class GridCell:
     @property
     def key(self) -> tuple[str, str, float, int]:
         return (self.setting, self.variant, round(self.rate, 6), self.seed)
+
+    @property
+    def name(self) -> str:
+        """The cell's run name (its run directory is ``<name>-<timestamp>``)."""
+        return f"grid-{self.setting}-{self.variant}-r{self.rate:g}-s{self.seed}"
 
 
 def parse_variant(text: str) -> tuple[str, tuple[str, tuple[str, ...]]]:
@@ -251,6 +257,61 @@ def run_cell(scenario: str, overrides: Sequence[str], output_dir: str) -> list[d
     return list(run_dir.read_metrics())
 
 
+def unfinished_run(name: str, runs_dir: Path) -> Path | None:
+    """The newest run directory named ``name-<timestamp>`` in ``runs_dir`` that has a checkpoint
+    and did not finish: where an interrupted cell resumes."""
+    from fedmobile_actors.errors import UserError
+    from fedmobile_actors.report.run_dir import RunDir
+
+    if not runs_dir.is_dir():
+        return None
+    for path in sorted(runs_dir.glob(f"{name}-*"), reverse=True):
+        try:
+            run_dir = RunDir.open(path)
+            if run_dir.read_run_info().status != "finished" and run_dir.latest_checkpoint():
+                return path
+        except UserError:
+            continue
+    return None
+
+
+def run_wall_s(rows: Sequence[Mapping[str, Any]]) -> float:
+    """Wall seconds of a run from its metrics: ``wall_time_s`` counts from each start of the
+    driver, so a resumed run's clock restarts; the segments are summed (start-up excluded)."""
+    total, previous = 0.0, 0.0
+    for row in rows:
+        value = row.get("wall_time_s")
+        wall = float(value) if value is not None else float("nan")
+        if wall < previous:
+            total += previous
+        previous = wall
+    return total + previous
+
+
+def run_or_resume(
+    scenario: str, overrides: Sequence[str], name: str, runs_dir: Path, checkpoint_every: int
+) -> list[dict[str, Any]]:
+    """Run a cell as run ``name`` in ``runs_dir``, checkpointing every ``checkpoint_every``
+    rounds, or resume it from its last checkpoint when an earlier attempt was cut short (the
+    driver's ``resume``: the same rows as an uninterrupted run). The finished run's checkpoints
+    are deleted; its metrics stay."""
+    import torch
+
+    from fedmobile_actors.orchestration.driver import resume_run, run_scenario
+    from fedmobile_actors.scenario import load_scenario
+
+    torch.set_num_threads(1)
+    unfinished = unfinished_run(name, runs_dir)
+    if unfinished is not None:
+        print(f"  resuming {unfinished}", file=sys.stderr, flush=True)
+        run_dir = resume_run(unfinished, quiet=True)
+    else:
+        managed = [*overrides, f"name={name}", f"output.checkpoint_every={checkpoint_every}"]
+        run_dir = run_scenario(load_scenario(scenario, managed), quiet=True, output_dir=runs_dir)
+    shutil.rmtree(run_dir.path / "checkpoints", ignore_errors=True)
+    return list(run_dir.read_metrics())
+
+
 def run_grid(
     cells: Sequence[GridCell],
     results: Path,
@@ -258,9 +319,15 @@ def run_grid(
     modality: str = "acc",
     variants: Mapping[str, tuple[str, tuple[str, ...]]] = VARIANTS,
     settings: Mapping[str, tuple[str, ...]] = SETTINGS,
+    runs_dir: Path | None = None,
+    checkpoint_every: int = 5,
 ) -> int:
     """Run every cell not yet in ``results``, in order, appending each record; returns how many
-    ran. Progress (one line per cell, with the time left at the mean pace) goes to stderr."""
+    ran. Progress (one line per cell, with the time left at the mean pace) goes to stderr.
+
+    With ``runs_dir`` each cell is a run directory there (named after the cell), checkpointed
+    every ``checkpoint_every`` rounds, and a cell cut short resumes from its checkpoint instead
+    of starting over; without, runs go to a temporary folder and a cut cell starts over."""
     done = {record_key(r) for r in load_records(results)}
     todo = [c for c in cells if c.key not in done]
     print(
@@ -275,8 +342,13 @@ def run_grid(
                 cell, settings[cell.setting], variants[cell.variant][1], modality
             )
             t0 = time.perf_counter()
-            rows = run_cell(scenario, overrides, tmp)
-            record = record_of(cell, overrides, rows, time.perf_counter() - t0)
+            if runs_dir is None:
+                rows = run_cell(scenario, overrides, tmp)
+                wall = time.perf_counter() - t0
+            else:
+                rows = run_or_resume(scenario, overrides, cell.name, runs_dir, checkpoint_every)
+                wall = run_wall_s(rows)
+            record = record_of(cell, overrides, rows, wall)
             append_record(results, record)
             pace = (time.perf_counter() - started) / (i + 1)
             print(
@@ -302,6 +374,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rates", nargs="+", type=float, default=[0.5, 0.8, 0.9])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    parser.add_argument(
+        "--runs-dir",
+        type=Path,
+        default=None,
+        help="keep each cell's run here, checkpointed, so that a cut cell resumes "
+        "(default: a temporary folder, and a cut cell starts over)",
+    )
+    parser.add_argument("--checkpoint-every", type=int, default=5, help="rounds, with --runs-dir")
     args = parser.parse_args(argv)
     variants = dict(VARIANTS)
     for text in args.variant:
@@ -317,7 +397,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in dict.fromkeys(names)
         for seed in args.seeds
     ]
-    run_grid(cells, args.results, args.scenario, args.modality, variants)
+    run_grid(
+        cells,
+        args.results,
+        args.scenario,
+        args.modality,
+        variants,
+        runs_dir=args.runs_dir,
+        checkpoint_every=args.checkpoint_every,
+    )
     return 0
 
 

@@ -141,3 +141,29 @@ def test_headroom_table_sets_each_missing_path_beside_the_one_modality_model(
 
 def test_variant_spec_from_the_command_line() -> None:
     assert parse_variant("ema=fedmobile:a.b=1;c=2") == ("ema", ("fedmobile", ("a.b=1", "c=2")))
+
+
+def test_a_cut_cell_resumes_in_its_run_directory(
+    scenario: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With a runs directory a cell checkpoints; cut after round 1, the grid resumes it there
+    instead of starting over, and its record has the curves an uncut run gives."""
+    from benchmarks.usc_had_grid import cell_overrides
+    from fedmobile_actors.orchestration.driver import run_scenario
+    from fedmobile_actors.scenario import load_scenario
+
+    (cell,) = cells((0,))[:1]
+    overrides = cell_overrides(cell, SETTINGS["tiny"], VARIANTS["fedavg"][1], "acc")
+    runs = tmp_path / "runs"
+    managed = [*overrides, f"name={cell.name}", "output.checkpoint_every=1"]
+    run_scenario(load_scenario(scenario, managed), quiet=True, output_dir=runs, stop_after=1)
+    uncut = tmp_path / "uncut.json"
+    run_grid([cell], uncut, scenario, "acc", VARIANTS, SETTINGS)
+    resumed = tmp_path / "resumed.json"
+    run_grid([cell], resumed, scenario, "acc", VARIANTS, SETTINGS, runs, checkpoint_every=1)
+    assert "resuming" in capsys.readouterr().err
+    (a,), (b,) = load_records(uncut), load_records(resumed)
+    assert b["curves"] == a["curves"] and b["rounds"] == a["rounds"] == 2
+    assert b["overrides"] == a["overrides"]  # run management is not part of the cell
+    (run_dir,) = runs.glob(f"{cell.name}-*")
+    assert not (run_dir / "checkpoints").exists()
