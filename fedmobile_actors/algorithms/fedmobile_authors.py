@@ -246,6 +246,8 @@ class FedMobileAuthors(FedAvg):
             "clusters": clusters,
             "shapley_weights": weights,
             "kept": len(kept),
+            # The run's metrics row records this (phones the selection left out).
+            "filtered": len(models) - len(kept),
             "selection_accuracy": accuracy,
         }
         return AggregationResult(GlobalState(state.version + 1, arrays, info), metrics)

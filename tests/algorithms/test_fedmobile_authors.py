@@ -101,6 +101,8 @@ def test_a_round_aggregates_models_and_generators(setting: Setting) -> None:
     assert 1 <= result.metrics["clusters"] <= 3
     assert sum(result.metrics["shapley_weights"]) == pytest.approx(1.0)
     assert 0.0 <= result.state.info["last_accuracy"] <= 1.0
+    # The metrics row's "filtered" says how many models the selection left out.
+    assert result.metrics["filtered"] == len(updates) - result.metrics["kept"]
     # Before the first aggregation every phone holds its own random generator: the new global
     # one is their Shapley-weighted combination, not version 0's.
     key = f"{GEN_PREFIX}body.3.weight"
