@@ -65,6 +65,7 @@ from fedmobile_actors.algorithms.training import (
     LocalAdam,
     LocalSGD,
     evaluate_model,
+    with_modality_hidden,
 )
 from fedmobile_actors.data.dataset import LocalData, MultimodalDataset
 from fedmobile_actors.seeding import SERVER, int_seed
@@ -138,14 +139,10 @@ def cross_modal_distillation(
     match = z.new_zeros(())
     kd = z.new_zeros(())
     for m in learnable:
-        others = [present[k] for k in feats if k != m]
-        if not others:
+        complete = with_modality_hidden(feats, present, m)
+        if complete is None:
             continue
-        rows = present[m] & torch.stack(others).any(dim=0)
-        if not bool(rows.any()):
-            continue
-        sub = {k: f[rows] for k, f in feats.items()}
-        hidden = {k: (p[rows] if k != m else torch.zeros_like(p[rows])) for k, p in present.items()}
+        rows, sub, hidden = complete
         predicted = generator(z[rows], sub, hidden)[m]
         match = match + F.mse_loss(predicted, sub[m].detach())
         teacher = F.log_softmax(model.classify(sub).detach() / temperature, dim=1)

@@ -253,6 +253,25 @@ class LocalAdam:
             self._steps[i] = int(arrays[f"{key}.step"][0])
 
 
+def with_modality_hidden(
+    feats: Features, present: Mapping[str, torch.Tensor], modality: str
+) -> tuple[torch.Tensor, Features, dict[str, torch.Tensor]] | None:
+    """The rows that have ``modality`` and at least one other: (their mask, their features,
+    their presence with ``modality`` marked absent). None when no row qualifies. The unit of
+    every "hide a modality on a complete row" loss (distillation, feature matching)."""
+    others = [present[k] for k in feats if k != modality]
+    if modality not in feats or not others:
+        return None
+    rows = present[modality] & torch.stack(others).any(dim=0)
+    if not bool(rows.any()):
+        return None
+    sub = {k: f[rows] for k, f in feats.items()}
+    hidden = {
+        k: (p[rows] if k != modality else torch.zeros_like(p[rows])) for k, p in present.items()
+    }
+    return rows, sub, hidden
+
+
 @dataclass(frozen=True)
 class MissingDistillation:
     """Self-distillation from complete rows into the path a missing modality takes.
@@ -282,17 +301,11 @@ class MissingDistillation:
         t = self.temperature
         total = next(iter(feats.values())).new_zeros(())
         for m in self.hidden:
-            others = [present[k] for k in feats if k != m]
-            if m not in feats or not others:
+            complete = with_modality_hidden(feats, present, m)
+            if complete is None:
                 continue
-            rows = present[m] & torch.stack(others).any(dim=0)
-            if not bool(rows.any()):
-                continue
-            sub = {k: f[rows] for k, f in feats.items()}
+            _rows, sub, hidden = complete
             teacher = F.log_softmax(model.classify(sub).detach() / t, dim=1)
-            hidden = {
-                k: (p[rows] if k != m else torch.zeros_like(p[rows])) for k, p in present.items()
-            }
             student_feats = fill({**sub, m: torch.zeros_like(sub[m])}, hidden, None)
             student = F.log_softmax(model.classify(student_feats) / t, dim=1)
             total = total + F.kl_div(student, teacher, log_target=True, reduction="batchmean")

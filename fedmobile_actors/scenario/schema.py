@@ -791,7 +791,7 @@ class MissingDistillConfig(Frozen):
         default=0.0,
         ge=0,
         le=1000,
-        description="Weight of T^2 KL(student || teacher) added to the local loss (0: off).",
+        description="Weight of T^2 KL(teacher || student) added to the local loss (0: off).",
     )
     temperature: float = Field(
         default=2.0, ge=0.01, le=100, description="Distillation temperature T."

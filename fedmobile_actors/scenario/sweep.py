@@ -21,7 +21,7 @@ import yaml
 from fedmobile_actors.errors import ScenarioError
 from fedmobile_actors.scenario import fields
 from fedmobile_actors.scenario.loader import set_path, validate_mapping
-from fedmobile_actors.scenario.schema import Scenario
+from fedmobile_actors.scenario.schema import MissingDistillConfig, Scenario
 
 #: Values longer than this in a run name are shown by their position in the grid instead.
 _MAX_VALUE_CHARS = 40
@@ -211,7 +211,7 @@ _ADDED_SETTINGS: dict[tuple[str, ...], Any] = {
     ("data", "source", "per_phone"): None,
     ("data", "proxy_split"): "random",
     ("runtime", "device"): "auto",
-    ("algorithm", "missing_distill"): {"weight": 0.0, "temperature": 2.0},
+    ("algorithm", "missing_distill"): MissingDistillConfig().model_dump(),
 }
 
 
