@@ -12,7 +12,8 @@ line the seeds' mean and the band their min-max.
 With ``--write docs/results.md`` the tables replace the text between the markers
 ``<!-- grid:<setting>:begin -->`` and ``<!-- grid:<setting>:end -->`` of that file, and the
 headroom table (the missing path's own accuracy, when the grid has ``*_tested_without_acc``
-cells) the text between ``<!-- grid:<setting>:headroom:begin -->`` and its end marker.
+cells) the text between ``<!-- grid:<setting>:headroom:begin -->`` and its end marker, and the
+paired comparison with FedAvg (per-seed differences) that between ``grid:<setting>:versus``.
 """
 
 from __future__ import annotations
@@ -37,12 +38,15 @@ def groups(records: Sequence[Mapping[str, Any]], setting: str) -> dict[tuple[str
     return {k: sorted(v, key=lambda r: int(r["seed"])) for k, v in out.items()}
 
 
-def mean_std(values: Sequence[float | None]) -> str:
-    """``mean ± std`` in percent over the finite values (std 0 for one value); "-" if none."""
+def mean_std(values: Sequence[float | None], signed: bool = False) -> str:
+    """``mean ± std`` in percent over the finite values; one value alone, without a "± 0.0"
+    that would read as a spread measured; "-" if none. ``signed`` prints a + on gains."""
     finite = [100 * float(v) for v in values if v is not None]
     if not finite:
         return "-"
-    return f"{statistics.fmean(finite):.1f} ± {statistics.pstdev(finite):.1f}"
+    sign = "+" if signed else ""
+    mean = f"{statistics.fmean(finite):{sign}.1f}"
+    return mean if len(finite) == 1 else f"{mean} ± {statistics.pstdev(finite):.1f}"
 
 
 #: Variants tested with the missing modality absent on every window (``usc_had_grid``): their
@@ -79,6 +83,43 @@ def headroom(by_cell: Mapping[tuple[str, float], Group]) -> str:
             f"| {mean_std([r['val_accuracy_missing'] for r in rs])} |"
         )
     return "\n".join(lines)
+
+
+#: The baseline the issue's target is stated against.
+BASELINE = "fedavg"
+
+
+def versus(by_cell: Mapping[tuple[str, float], Group], baseline: str = BASELINE) -> str:
+    """Each variant against ``baseline`` at the same rate, paired by seed (the seed fixes the
+    data split, the missing pattern and the fleet, so the per-seed difference removes what the
+    two runs share): mean ± std of the differences in points over the seeds both have, and on
+    how many of them the variant is ahead. Empty when no variant shares a seed with it."""
+    lines = [
+        f"| variant | rate | paired seeds | Δ test missing | Δ test full | Δ test missing, last 3 "
+        f"| Δ val missing | ahead of {baseline} (test missing) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (variant, rate), rs in sorted(by_cell.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        base = {int(r["seed"]): r for r in by_cell.get((baseline, rate), [])}
+        pairs = [(r, base[int(r["seed"])]) for r in rs if int(r["seed"]) in base]
+        if variant == baseline or variant.endswith(WITHOUT) or not pairs:
+            continue
+        ahead = sum(a["accuracy_missing"] > b["accuracy_missing"] for a, b in pairs)
+        seeds = ",".join(str(a["seed"]) for a, _ in pairs)
+        lines.append(
+            f"| {variant} | {rate:g} | {seeds} | {_delta(pairs, 'accuracy_missing')} "
+            f"| {_delta(pairs, 'accuracy_full')} | {_delta(pairs, 'last3_missing')} "
+            f"| {_delta(pairs, 'val_accuracy_missing')} | {ahead}/{len(pairs)} |"
+        )
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def _delta(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]], key: str) -> str:
+    """Mean ± std of variant minus baseline in ``key`` over the pairs that both measured."""
+    return mean_std(
+        [None if a.get(key) is None or b.get(key) is None else a[key] - b[key] for a, b in pairs],
+        signed=True,
+    )
 
 
 def table(by_cell: Mapping[tuple[str, float], Group]) -> str:
@@ -221,13 +262,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         for variant in args.diagnostics:
             for path in diagnostics(by_cell, args.setting, variant, args.plots):
                 print(f"wrote {path}")
-    room = headroom(by_cell)
-    if room:
-        print(f"\n{room}")
+    room, paired = headroom(by_cell), versus(by_cell)
+    for extra in (room, paired):
+        if extra:
+            print(f"\n{extra}")
     if args.write is not None:
         write_between_markers(args.write, args.setting, text)
         if room:
             write_between_markers(args.write, args.setting, room, "headroom")
+        if paired:
+            write_between_markers(args.write, args.setting, paired, "versus")
     return 0
 
 

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from benchmarks.usc_had_grid import GridCell, load_records, parse_variant, run_grid
-from benchmarks.usc_had_report import groups, headroom, plot, table, write_between_markers
+from benchmarks.usc_had_report import (
+    groups,
+    headroom,
+    plot,
+    table,
+    versus,
+    write_between_markers,
+)
 
 STAND_IN = """
 name: grid_stand_in
@@ -128,8 +135,9 @@ def test_headroom_table_sets_each_missing_path_beside_the_one_modality_model(
     ]
     by_cell = groups(records, "tiny")
     room = headroom(by_cell)
-    assert "| every window (rate 1) | fedavg | 0 | 67.0 ± 0.0 | 66.0 ± 0.0 |" in room
-    assert "| 0.8 | fedavg | 0 | 66.0 ± 0.0 | 65.0 ± 0.0 |" in room
+    # One seed is printed as one value: a "± 0.0" would read as a spread measured.
+    assert "| every window (rate 1) | fedavg | 0 | 67.0 | 66.0 |" in room
+    assert "| 0.8 | fedavg | 0 | 66.0 | 65.0 |" in room
     # The rows tested without acc are not in the main table; nothing to say without them.
     assert "tested_without_acc" not in table(by_cell)
     assert headroom(groups(records[:1], "tiny")) == ""
@@ -167,3 +175,34 @@ def test_a_cut_cell_resumes_in_its_run_directory(
     assert b["overrides"] == a["overrides"]  # run management is not part of the cell
     (run_dir,) = runs.glob(f"{cell.name}-*")
     assert not (run_dir / "checkpoints").exists()
+
+
+def test_versus_pairs_each_variant_with_fedavg_by_seed() -> None:
+    def record(variant: str, seed: int, acc: float, val: float | None) -> dict[str, object]:
+        return {
+            "setting": "tiny",
+            "variant": variant,
+            "rate": 0.8,
+            "seed": seed,
+            "accuracy_missing": acc,
+            "accuracy_full": acc + 0.1,
+            "last3_missing": acc,
+            "val_accuracy_missing": val,
+        }
+
+    records = [
+        record("fedavg", 0, 0.70, 0.7),
+        record("fedavg", 1, 0.60, 0.6),
+        record("fedavg", 2, 0.65, None),
+        record("fill", 0, 0.72, 0.7),
+        record("fill", 1, 0.58, 0.6),
+        record("fill", 3, 0.99, 0.9),  # no FedAvg seed 3: left out of the pairs
+        record("alone", 0, 0.5, 0.5),
+    ]
+    text = versus(groups(records, "tiny"))
+    # Differences per seed +2 and -2 points: mean 0, spread 2; ahead on one of the two seeds.
+    assert "| fill | 0.8 | 0,1 | +0.0 ± 2.0 | +0.0 ± 2.0 | +0.0 ± 2.0 | +0.0 ± 0.0 | 1/2 |" in text
+    assert "| alone | 0.8 | 0 | -20.0 | -20.0 | -20.0 | -20.0 | 0/1 |" in text
+    assert "| fedavg |" not in text
+    # Without FedAvg at the rate there is nothing to pair.
+    assert versus(groups(records[3:], "tiny")) == ""
