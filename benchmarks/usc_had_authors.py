@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.usc_had_grid import run_wall_s, unfinished_run
+from benchmarks.usc_had_report import mean_std
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIO = REPO / "scenarios" / "usc_had_authors.yaml"
@@ -283,30 +284,31 @@ def time_rounds(algorithms: Sequence[str], rounds: int, rate: float) -> list[dic
 
 
 def summary_rows(records: list[dict[str, Any]], rounds: int) -> list[dict[str, Any]]:
-    """Mean and std (population, ddof=0) over seeds of the final and best-round accuracies."""
+    """Per (rate, algorithm): the seeds, ``mean ± std`` (population, ddof=0) over them of the
+    final, best-round and pooled accuracies (one seed: its value alone), and the mean wall."""
     groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
     for r in records:
         if int(r["rounds"]) == rounds:
             groups.setdefault((r["algorithm"], float(r["rate"])), []).append(r)
     order = {a: i for i, a in enumerate(ALGORITHMS)}
-    rows = []
     ordered = sorted(groups.items(), key=lambda kv: (kv[0][1], order.get(kv[0][0], 99)))
-    for (algorithm, rate), rs in ordered:
-        final = np.array([r["final_accuracy"] for r in rs], dtype=float)
-        best = np.array([r["best_accuracy"] for r in rs], dtype=float)
-        pooled = np.array([r["pooled_final_accuracy"] for r in rs], dtype=float)
-        rows.append(
-            {
-                "algorithm": algorithm,
-                "rate": rate,
-                "seeds": sorted(int(r["seed"]) for r in rs),
-                "final": (final.mean(), final.std()),
-                "best": (best.mean(), best.std()),
-                "pooled": (pooled.mean(), pooled.std()),
-                "wall_s": float(np.mean([r["wall_s"] for r in rs])),
-            }
-        )
-    return rows
+    return [
+        {
+            "algorithm": algorithm,
+            "rate": rate,
+            "seeds": sorted(int(r["seed"]) for r in rs),
+            **{
+                column: mean_std([r[key] for r in rs], digits=2)
+                for column, key in (
+                    ("final", "final_accuracy"),
+                    ("best", "best_accuracy"),
+                    ("pooled", "pooled_final_accuracy"),
+                )
+            },
+            "wall_s": float(np.mean([r["wall_s"] for r in rs])),
+        }
+        for (algorithm, rate), rs in ordered
+    ]
 
 
 def report_markdown(records: list[dict[str, Any]], rounds: int) -> str:
@@ -318,17 +320,15 @@ def report_markdown(records: list[dict[str, Any]], rounds: int) -> str:
         "`benchmarks/results/usc_had_authors.json`. Accuracy is the authors' evaluation: the "
         "mean over the 10 phones of each phone's model (global weights, its own BatchNorm "
         "statistics) on its own complete test split; 'pooled' is the pooled test set with the "
-        "phones' mean statistics. Mean ± std (ddof=0) over the seeds listed.",
+        "phones' mean statistics. Mean ± std (ddof=0) over the seeds listed; one seed: its value.",
         "",
         "| rate | algorithm | seeds | final round | best round | pooled (final) | wall s/cell |",
         "|---:|---|---|---:|---:|---:|---:|",
     ]
     for r in rows:
-        f, b, p = r["final"], r["best"], r["pooled"]
         lines.append(
             f"| {r['rate']:.1f} | {r['algorithm']} | {','.join(map(str, r['seeds']))} | "
-            f"{100 * f[0]:.2f} ± {100 * f[1]:.2f} | {100 * b[0]:.2f} ± {100 * b[1]:.2f} | "
-            f"{100 * p[0]:.2f} ± {100 * p[1]:.2f} | {r['wall_s']:.0f} |"
+            f"{r['final']} | {r['best']} | {r['pooled']} | {r['wall_s']:.0f} |"
         )
     if not rows:
         lines += ["| - | no cell at this round count yet | | | | | |", "", END]

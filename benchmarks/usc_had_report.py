@@ -38,15 +38,15 @@ def groups(records: Sequence[Mapping[str, Any]], setting: str) -> dict[tuple[str
     return {k: sorted(v, key=lambda r: int(r["seed"])) for k, v in out.items()}
 
 
-def mean_std(values: Sequence[float | None], signed: bool = False) -> str:
-    """``mean ± std`` in percent over the finite values; one value alone, without a "± 0.0"
-    that would read as a spread measured; "-" if none. ``signed`` prints a + on gains."""
+def mean_std(values: Sequence[float | None], signed: bool = False, digits: int = 1) -> str:
+    """``mean ± std`` (population std) in percent over the finite values; one value alone,
+    without a "± 0.0" that would read as a spread measured; "-" if none. ``signed`` prints a +
+    on gains."""
     finite = [100 * float(v) for v in values if v is not None]
     if not finite:
         return "-"
-    sign = "+" if signed else ""
-    mean = f"{statistics.fmean(finite):{sign}.1f}"
-    return mean if len(finite) == 1 else f"{mean} ± {statistics.pstdev(finite):.1f}"
+    mean = f"{statistics.fmean(finite):{'+' if signed else ''}.{digits}f}"
+    return mean if len(finite) == 1 else f"{mean} ± {statistics.pstdev(finite):.{digits}f}"
 
 
 #: Variants tested with the missing modality absent on every window (``usc_had_grid``): their

@@ -105,6 +105,8 @@ def test_report_is_written_from_the_file(tmp_path: Path) -> None:
     write_report(3, md, plot, results)  # a second report replaces the section, never appends it
     assert md.read_text() == text
     assert "no cell at this round count yet" in report_markdown(records, 50)
+    # One seed is its value alone: a "± 0.00" would read as a spread measured.
+    assert "| 0.8 | fedavg | 0 | 60.00 | 61.00 | 60.00 |" in report_markdown(records[:1], 3)
 
 
 def test_an_interrupted_cell_resumes_from_its_checkpoint(tmp_path: Path, capsys: Any) -> None:
