@@ -209,6 +209,7 @@ def record_of(
         "round_to_round_std_val_missing": _round_to_round_std(curves["val_missing"]),
         "curves": curves,
         "fill_error": curve("fill_error"),
+        "model_weight_max": curve("model_weight_max"),
         # FedMobile's server step per round (empty lists for other strategies): the diagnosis.
         "shapley_weights": [list(r.get("shapley_weights") or []) for r in rows],
         "shapley_values": [list(r.get("shapley_values") or []) for r in rows],

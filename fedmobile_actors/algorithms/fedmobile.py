@@ -14,6 +14,7 @@ classifier when missing slices are filled by the coalition's averaged generator"
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import ClassVar
 
@@ -288,6 +289,9 @@ class FedMobile(FedAvg):
         model_keys = [k for k in state.arrays if not k.startswith(GEN_PREFIX)]
         alpha, filtered = self.model_weights(admitted, factors, state.info)
         metrics["filtered"] = filtered
+        metrics["model_weight_max"] = (
+            float(alpha.max() / alpha.sum()) if alpha.sum() > 0 else math.nan
+        )
         if alpha.sum() > 0:
             model = weighted_average(
                 [{k: u.arrays[k] for k in model_keys} for u in admitted], alpha.tolist()

@@ -248,6 +248,7 @@ class FedMobileAuthors(FedAvg):
             "kept": len(kept),
             # The run's metrics row records this (phones the selection left out).
             "filtered": len(models) - len(kept),
+            "model_weight_max": 1.0 / len(kept),  # kept models are averaged uniformly
             "selection_accuracy": accuracy,
         }
         return AggregationResult(GlobalState(state.version + 1, arrays, info), metrics)

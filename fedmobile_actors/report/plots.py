@@ -324,7 +324,16 @@ def plot_fedmobile_diagnostics(
     ]
     weight_ax.plot(rounds, top, "-o", markersize=3, label="largest Shapley weight")
     weight_ax.plot(rounds, share, "--s", markersize=3, label="largest cluster's share of reports")
-    weight_ax.set(ylabel="fraction", title="generator weighting", ylim=(0, 1.05))
+    model = [_finite_or_none(r.get("model_weight_max")) for r in rows]
+    if any(m is not None for m in model):
+        weight_ax.plot(
+            rounds,
+            [math.nan if m is None else m for m in model],
+            ":^",
+            markersize=3,
+            label="largest phone's share of the model average",
+        )
+    weight_ax.set(ylabel="fraction", title="server weighting", ylim=(0, 1.05))
     weight_ax.legend(loc="lower right", fontsize=8)
     gain = [
         100 * sum(float(v) for v in values) if (values := r.get("shapley_values")) else math.nan

@@ -51,6 +51,9 @@ class RoundMetrics:
     # Relative error of the fill on proxy rows with the modality dropped:
     # mean ||fill - real||^2 / mean ||real - mean(real)||^2 (1 = no better than the mean feature).
     fill_error: float = math.nan
+    # The largest report's share of the model average (FedMobile's alpha after the filter):
+    # 1/reports for an even average, 1.0 when one phone's model becomes the global model.
+    model_weight_max: float = math.nan
 
     @staticmethod
     def columns() -> list[str]:
@@ -74,6 +77,7 @@ FLOAT_METRIC_COLUMNS = (
     "accuracy_val_full",
     "accuracy_val_missing",
     "fill_error",
+    "model_weight_max",
 )
 
 

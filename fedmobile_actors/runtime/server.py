@@ -365,6 +365,7 @@ class Server:
             cluster_sizes=tuple(int(c) for c in extra.get("cluster_sizes", ())),
             shapley_values=tuple(float(v) for v in extra.get("shapley_values", ())),
             fill_error=float(extra.get("fill_error", math.nan)),
+            model_weight_max=float(extra.get("model_weight_max", math.nan)),
         )
 
     # -- checkpoints ----------------------------------------------------------------------------

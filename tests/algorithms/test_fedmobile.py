@@ -94,6 +94,7 @@ def test_one_report_becomes_the_global_model_with_one_cluster(first_round: First
     strategy, state, updates = first_round
     result = strategy.aggregate(state, updates[:1], [1.0])
     assert result.metrics["clusters"] == 1 and result.metrics["shapley_weights"] == [1.0]
+    assert result.metrics["model_weight_max"] == 1.0
     for k, a in updates[0].arrays.items():
         np.testing.assert_allclose(result.state.arrays[k], a, rtol=1e-6, atol=1e-7)
 
@@ -152,6 +153,10 @@ def test_no_alpha_ablation_weights_the_model_by_sample_counts(
     assert ablation.alpha(updates, np.asarray(staleness)).tolist() == counts
     model_keys = [k for k in a.state.arrays if not k.startswith(GEN_PREFIX)]
     assert any(a.state.arrays[k].tobytes() != c.state.arrays[k].tobytes() for k in model_keys)
+    # The row records the largest report's share of the model average, whichever weights made it.
+    assert a.metrics["model_weight_max"] == pytest.approx(max(counts) / sum(counts))
+    alpha = strategy_for(setting, "fedmobile", fedmobile=FAST).alpha(updates, np.asarray(staleness))
+    assert c.metrics["model_weight_max"] == pytest.approx(alpha.max() / alpha.sum())
 
 
 def test_no_shapley_ablation_makes_the_sample_weighted_mean_generator(

@@ -125,9 +125,11 @@ def test_rows_carry_validation_accuracy_and_fedmobiles_server_step(
         assert sum(row["cluster_sizes"]) == row["reported"]
         assert len(row["shapley_values"]) == len(row["shapley_weights"]) == row["clusters"]
         assert math.isfinite(row["fill_error"]) and row["fill_error"] > 0
+        assert 1 / row["reported"] <= row["model_weight_max"] <= 1.0
 
 
 def test_without_a_proxy_set_validation_accuracy_is_not_measured(tiny: Scenario) -> None:
     rows = metrics_of(InProcessBackend(tiny))
     assert all(r["accuracy_val_missing"] is None for r in rows)
     assert all(r["fill_error"] is None and r["cluster_sizes"] == () for r in rows)
+    assert all(r["model_weight_max"] is None for r in rows)  # not a FedMobile run
