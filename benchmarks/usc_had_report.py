@@ -45,7 +45,9 @@ def mean_std(values: Sequence[float | None], signed: bool = False, digits: int =
     finite = [100 * float(v) for v in values if v is not None]
     if not finite:
         return "-"
-    mean = f"{statistics.fmean(finite):{'+' if signed else ''}.{digits}f}"
+    average = statistics.fmean(finite)
+    average = 0.0 if round(average, digits) == 0 else average  # never "-0.0"
+    mean = f"{average:{'+' if signed else ''}.{digits}f}"
     return mean if len(finite) == 1 else f"{mean} ± {statistics.pstdev(finite):.{digits}f}"
 
 

@@ -204,5 +204,8 @@ def test_versus_pairs_each_variant_with_fedavg_by_seed() -> None:
     assert "| fill | 0.8 | 0,1 | +0.0 ± 2.0 | +0.0 ± 2.0 | +0.0 ± 2.0 | +0.0 ± 0.0 | 1/2 |" in text
     assert "| alone | 0.8 | 0 | -20.0 | -20.0 | -20.0 | -20.0 | 0/1 |" in text
     assert "| fedavg |" not in text
+    # A difference that rounds to zero is "+0.0", never "-0.0".
+    tiny_loss = [*records[:2], record("fill", 0, 0.6999, 0.7), record("fill", 1, 0.6, 0.6)]
+    assert "| fill | 0.8 | 0,1 | +0.0 ± 0.0 |" in versus(groups(tiny_loss, "tiny"))
     # Without FedAvg at the rate there is nothing to pair.
     assert versus(groups(records[3:], "tiny")) == ""
