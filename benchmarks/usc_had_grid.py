@@ -162,7 +162,7 @@ def _last_mean(curve: Sequence[float | None]) -> float | None:
     return statistics.fmean(finite[-LAST:]) if finite else None
 
 
-def _round_to_round_std(curve: Sequence[float | None]) -> float | None:
+def round_to_round_std(curve: Sequence[float | None]) -> float | None:
     """Std of the change between consecutive evaluated rounds over the second half of the run:
     how much a round's accuracy jumps once the model is past its first climb."""
     finite = _finite(curve)
@@ -205,8 +205,8 @@ def record_of(
         "last3_full": _last_mean(curves["full"]),
         "last3_val_missing": _last_mean(curves["val_missing"]),
         "last3_val_full": _last_mean(curves["val_full"]),
-        "round_to_round_std_missing": _round_to_round_std(curves["missing"]),
-        "round_to_round_std_val_missing": _round_to_round_std(curves["val_missing"]),
+        "round_to_round_std_missing": round_to_round_std(curves["missing"]),
+        "round_to_round_std_val_missing": round_to_round_std(curves["val_missing"]),
         "curves": curves,
         "fill_error": curve("fill_error"),
         "model_weight_max": curve("model_weight_max"),
