@@ -13,7 +13,9 @@ With ``--write docs/results.md`` the tables replace the text between the markers
 ``<!-- grid:<setting>:begin -->`` and ``<!-- grid:<setting>:end -->`` of that file, and the
 headroom table (the missing path's own accuracy, when the grid has ``*_tested_without_acc``
 cells) the text between ``<!-- grid:<setting>:headroom:begin -->`` and its end marker, and the
-paired comparison with FedAvg (per-seed differences) that between ``grid:<setting>:versus``.
+paired comparison with FedAvg (per-seed differences) that between ``grid:<setting>:versus``,
+and the dips table between ``grid:<setting>:swings``; each of these three only where the file
+has its markers.
 """
 
 from __future__ import annotations
@@ -122,6 +124,51 @@ def _delta(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]], key: st
         [None if a.get(key) is None or b.get(key) is None else a[key] - b[key] for a, b in pairs],
         signed=True,
     )
+
+
+#: A dip: a round at least this many points below both of its neighbours.
+DIP_POINTS = 5.0
+
+
+def dips_and_range(curve: Sequence[float | None]) -> tuple[int, float] | None:
+    """Over the second half of the run (past the first climb, as the round-to-round std): how
+    many rounds dip ``DIP_POINTS`` below both neighbours, and max - min, in points."""
+    finite = [100 * float(v) for v in curve if v is not None]
+    half = finite[len(finite) // 2 :]
+    if len(half) < 3:
+        return None
+    dips = sum(
+        half[i] <= min(half[i - 1], half[i + 1]) - DIP_POINTS for i in range(1, len(half) - 1)
+    )
+    return dips, max(half) - min(half)
+
+
+def swings(by_cell: Mapping[tuple[str, float], Group]) -> str:
+    """Where a variant's accuracy swings: dips and range with all modalities (the model's own
+    swing: no fill is used) beside those with the missing pattern (the model with its fill)."""
+    lines = [
+        "| variant | rate | seeds | dips, all modalities (per seed) | dips, missing pattern "
+        "(per seed) | range, all modalities | range, missing pattern |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (variant, rate), rs in sorted(by_cell.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        if variant.endswith(WITHOUT) or not 0 < rate < 1:
+            continue
+        cells = []
+        for key in ("full", "missing"):
+            measured = [m for r in rs if (m := dips_and_range(r.get("curves", {}).get(key, [])))]
+            if len(measured) != len(rs):
+                break
+            counts = [d for d, _ in measured]
+            cells.append(f"{statistics.fmean(counts):.1f} ({', '.join(map(str, counts))})")
+            cells.append(f"{statistics.fmean(span for _, span in measured):.1f}")
+        if len(cells) == 4:
+            seeds = ",".join(str(r["seed"]) for r in rs)
+            lines.append(
+                f"| {variant} | {rate:g} | {seeds} | {cells[0]} | {cells[2]} | {cells[1]} "
+                f"| {cells[3]} |"
+            )
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def _full_swing(record: Mapping[str, Any]) -> float | None:
@@ -273,16 +320,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         for variant in args.diagnostics:
             for path in diagnostics(by_cell, args.setting, variant, args.plots):
                 print(f"wrote {path}")
-    room, paired = headroom(by_cell), versus(by_cell)
-    for extra in (room, paired):
+    extras = {"headroom": headroom(by_cell), "versus": versus(by_cell), "swings": swings(by_cell)}
+    for extra in extras.values():
         if extra:
             print(f"\n{extra}")
     if args.write is not None:
         write_between_markers(args.write, args.setting, text)
-        if room:
-            write_between_markers(args.write, args.setting, room, "headroom")
-        if paired:
-            write_between_markers(args.write, args.setting, paired, "versus")
+        doc = args.write.read_text(encoding="utf-8")
+        for part, extra in extras.items():
+            if extra and f"<!-- grid:{args.setting}:{part}:begin -->" in doc:
+                write_between_markers(args.write, args.setting, extra, part)
     return 0
 
 

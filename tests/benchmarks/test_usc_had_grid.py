@@ -11,9 +11,11 @@ import pytest
 
 from benchmarks.usc_had_grid import GridCell, load_records, parse_variant, run_grid
 from benchmarks.usc_had_report import (
+    dips_and_range,
     groups,
     headroom,
     plot,
+    swings,
     table,
     versus,
     write_between_markers,
@@ -209,3 +211,38 @@ def test_versus_pairs_each_variant_with_fedavg_by_seed() -> None:
     assert "| fill | 0.8 | 0,1 | +0.0 ± 0.0 |" in versus(groups(tiny_loss, "tiny"))
     # Without FedAvg at the rate there is nothing to pair.
     assert versus(groups(records[3:], "tiny")) == ""
+
+
+def test_swings_count_dips_of_the_second_half_with_and_without_the_fill() -> None:
+    # Second half of 10 rounds: 0.80 0.70 0.80 0.79 0.80: one dip of 10 points, range 10.
+    steady = [0.5, 0.6, 0.7, 0.75, 0.78, 0.80, 0.70, 0.80, 0.79, 0.80]
+    assert dips_and_range(steady) == (1, pytest.approx(10.0))
+    assert dips_and_range([0.5, None, 0.6]) is None  # too short to have a neighbour on each side
+    record = {
+        "setting": "tiny",
+        "variant": "fill",
+        "rate": 0.8,
+        "seed": 0,
+        "curves": {"full": [0.8] * 10, "missing": steady},
+    }
+    text = swings(groups([record], "tiny"))
+    assert "| fill | 0.8 | 0 | 0.0 (0) | 1.0 (1) | 0.0 | 10.0 |" in text
+
+
+def test_swing_analysis_reads_the_weighting_and_the_dips() -> None:
+    from benchmarks.usc_had_swings import analyse, weighting
+
+    rounds = 8
+    full = [0.8, 0.8, 0.8, 0.8, 0.8, 0.6, 0.8, 0.8]  # round 6 dips 20 points
+    record = {
+        "curves": {"full": full, "missing": [0.7] * rounds},
+        "fill_error": [0.5 + 0.01 * t for t in range(rounds)],
+        "shapley_weights": [[0.5, 0.5]] * 4 + [[1.0, 0.0], [0.5, 0.5], [0.0, 1.0], [0.5, 0.5]],
+        "cluster_sizes": [[1, 3]] * rounds,
+    }
+    single, tv = weighting(record)
+    assert single[4] == 1.0 and tv[4] == pytest.approx(0.75)  # all weight on the lone phone
+    result = analyse(record)
+    # The dip at index 5 follows the round whose weight went wholly to the single phone.
+    assert result["single_before_dips"] == [1.0]
+    assert -1.0 <= result["r_single"] <= 1.0
