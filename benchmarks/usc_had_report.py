@@ -130,6 +130,16 @@ def _delta(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]], key: st
 DIP_POINTS = 5.0
 
 
+def dip_rounds(points: Sequence[float], first: int = 1) -> list[int]:
+    """Indices from ``first`` on (each needs a neighbour on both sides) whose value, in points,
+    is ``DIP_POINTS`` or more below both neighbours."""
+    return [
+        i
+        for i in range(max(1, first), len(points) - 1)
+        if points[i] <= min(points[i - 1], points[i + 1]) - DIP_POINTS
+    ]
+
+
 def dips_and_range(curve: Sequence[float | None]) -> tuple[int, float] | None:
     """Over the second half of the run (past the first climb, as the round-to-round std): how
     many rounds dip ``DIP_POINTS`` below both neighbours, and max - min, in points."""
@@ -137,10 +147,7 @@ def dips_and_range(curve: Sequence[float | None]) -> tuple[int, float] | None:
     half = finite[len(finite) // 2 :]
     if len(half) < 3:
         return None
-    dips = sum(
-        half[i] <= min(half[i - 1], half[i + 1]) - DIP_POINTS for i in range(1, len(half) - 1)
-    )
-    return dips, max(half) - min(half)
+    return len(dip_rounds(half)), max(half) - min(half)
 
 
 def swings(by_cell: Mapping[tuple[str, float], Group]) -> str:
@@ -287,13 +294,18 @@ def diagnostics(
     return written
 
 
-def write_between_markers(doc: Path, setting: str, text: str, part: str = "") -> None:
-    """Replace the text between the setting's markers in ``doc`` (markers must exist);
-    ``part`` names a second table of the setting (``grid:<setting>:<part>:begin``)."""
+def write_between_markers(
+    doc: Path, setting: str, text: str, part: str = "", required: bool = True
+) -> None:
+    """Replace the text between the setting's markers in ``doc``; ``part`` names a second
+    table of the setting (``grid:<setting>:<part>:begin``). Missing markers stop the report
+    when ``required``, else the table is skipped (a document may show only some tables)."""
     name = f"{setting}:{part}" if part else setting
     begin, end = f"<!-- grid:{name}:begin -->", f"<!-- grid:{name}:end -->"
     content = doc.read_text(encoding="utf-8")
     if begin not in content or end not in content:
+        if not required:
+            return
         raise SystemExit(f"{doc} has no {begin} ... {end} markers")
     head, rest = content.split(begin, 1)
     _, tail = rest.split(end, 1)
@@ -316,7 +328,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.plots is not None:
         for path in plot(by_cell, args.setting, args.plots):
             print(f"wrote {path}")
-    if args.plots is not None:
         for variant in args.diagnostics:
             for path in diagnostics(by_cell, args.setting, variant, args.plots):
                 print(f"wrote {path}")
@@ -326,10 +337,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"\n{extra}")
     if args.write is not None:
         write_between_markers(args.write, args.setting, text)
-        doc = args.write.read_text(encoding="utf-8")
         for part, extra in extras.items():
-            if extra and f"<!-- grid:{args.setting}:{part}:begin -->" in doc:
-                write_between_markers(args.write, args.setting, extra, part)
+            if extra:
+                write_between_markers(args.write, args.setting, extra, part, required=False)
     return 0
 
 

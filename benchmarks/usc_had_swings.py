@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.usc_had_grid import DEFAULT_RESULTS, load_records
-from benchmarks.usc_had_report import DIP_POINTS
+from benchmarks.usc_had_report import dip_rounds
 
 
 def _series(record: Mapping[str, Any], key: str) -> np.ndarray:
@@ -57,8 +57,7 @@ def analyse(record: Mapping[str, Any]) -> dict[str, Any]:
     fill = _series(record, "fill_error")
     half = slice(len(full) // 2, len(full))
     gap = full - missing
-    rounds = range(max(1, len(full) // 2), len(full) - 1)
-    dips = [t for t in rounds if full[t] <= min(full[t - 1], full[t + 1]) - DIP_POINTS]
+    dips = dip_rounds(list(full), first=len(full) // 2)
     return {
         "r_single": _corr(gap[half], single[half]),
         "r_tv": _corr(gap[half], tv[half]),

@@ -289,10 +289,9 @@ class FedMobile(FedAvg):
         model_keys = [k for k in state.arrays if not k.startswith(GEN_PREFIX)]
         alpha, filtered = self.model_weights(admitted, factors, state.info)
         metrics["filtered"] = filtered
-        metrics["model_weight_max"] = (
-            float(alpha.max() / alpha.sum()) if alpha.sum() > 0 else math.nan
-        )
-        if alpha.sum() > 0:
+        total = float(alpha.sum())
+        metrics["model_weight_max"] = float(alpha.max()) / total if total > 0 else math.nan
+        if total > 0:
             model = weighted_average(
                 [{k: u.arrays[k] for k in model_keys} for u in admitted], alpha.tolist()
             )

@@ -80,22 +80,25 @@ def test_grid_appends_one_record_per_cell_and_a_rerun_skips_them(
     json.loads(results.read_text())  # still one valid JSON document
 
 
+def cell_record(variant: str, seed: int = 0, rate: float = 0.8, **fields: object) -> dict:
+    """A grid record of the "tiny" setting as the report reads it, with ``fields`` beside the
+    cell's key."""
+    return {"setting": "tiny", "variant": variant, "rate": rate, "seed": seed, **fields}
+
+
 def test_report_table_and_plots_from_records(tmp_path: Path) -> None:
     def record(variant: str, seed: int, acc: float) -> dict[str, object]:
-        curve = [acc - 0.1, acc]
-        return {
-            "setting": "tiny",
-            "variant": variant,
-            "rate": 0.8,
-            "seed": seed,
-            "accuracy_missing": acc,
-            "accuracy_full": acc + 0.1,
-            "last3_missing": acc - 0.05,
-            "val_accuracy_missing": acc,
-            "val_accuracy_full": None,
-            "round_to_round_std_missing": None,
-            "curves": {"missing": curve},
-        }
+        return cell_record(
+            variant,
+            seed,
+            accuracy_missing=acc,
+            accuracy_full=acc + 0.1,
+            last3_missing=acc - 0.05,
+            val_accuracy_missing=acc,
+            val_accuracy_full=None,
+            round_to_round_std_missing=None,
+            curves={"missing": [acc - 0.1, acc]},
+        )
 
     records = [record("a", 0, 0.5), record("a", 1, 0.7), record("b", 0, 0.6)]
     by_cell = groups(records, "tiny")
@@ -113,22 +116,16 @@ def test_headroom_table_sets_each_missing_path_beside_the_one_modality_model(
     tmp_path: Path,
 ) -> None:
     def record(variant: str, rate: float, acc: float) -> dict[str, object]:
-        return {
-            "setting": "tiny",
-            "variant": variant,
-            "rate": rate,
-            "seed": 0,
-            "accuracy_missing": acc,
-            "val_accuracy_missing": acc - 0.01,
-            **dict.fromkeys(
-                [
-                    "accuracy_full",
-                    "last3_missing",
-                    "val_accuracy_full",
-                    "round_to_round_std_missing",
-                ]
-            ),
-        }
+        return cell_record(
+            variant,
+            rate=rate,
+            accuracy_missing=acc,
+            val_accuracy_missing=acc - 0.01,
+            accuracy_full=None,
+            last3_missing=None,
+            val_accuracy_full=None,
+            round_to_round_std_missing=None,
+        )
 
     records = [
         record("fedavg", 0.8, 0.69),
@@ -181,16 +178,14 @@ def test_a_cut_cell_resumes_in_its_run_directory(
 
 def test_versus_pairs_each_variant_with_fedavg_by_seed() -> None:
     def record(variant: str, seed: int, acc: float, val: float | None) -> dict[str, object]:
-        return {
-            "setting": "tiny",
-            "variant": variant,
-            "rate": 0.8,
-            "seed": seed,
-            "accuracy_missing": acc,
-            "accuracy_full": acc + 0.1,
-            "last3_missing": acc,
-            "val_accuracy_missing": val,
-        }
+        return cell_record(
+            variant,
+            seed,
+            accuracy_missing=acc,
+            accuracy_full=acc + 0.1,
+            last3_missing=acc,
+            val_accuracy_missing=val,
+        )
 
     records = [
         record("fedavg", 0, 0.70, 0.7),
@@ -218,13 +213,7 @@ def test_swings_count_dips_of_the_second_half_with_and_without_the_fill() -> Non
     steady = [0.5, 0.6, 0.7, 0.75, 0.78, 0.80, 0.70, 0.80, 0.79, 0.80]
     assert dips_and_range(steady) == (1, pytest.approx(10.0))
     assert dips_and_range([0.5, None, 0.6]) is None  # too short to have a neighbour on each side
-    record = {
-        "setting": "tiny",
-        "variant": "fill",
-        "rate": 0.8,
-        "seed": 0,
-        "curves": {"full": [0.8] * 10, "missing": steady},
-    }
+    record = cell_record("fill", curves={"full": [0.8] * 10, "missing": steady})
     text = swings(groups([record], "tiny"))
     assert "| fill | 0.8 | 0 | 0.0 (0) | 1.0 (1) | 0.0 | 10.0 |" in text
 
