@@ -1,4 +1,4 @@
-"""The code stays as clean as it was written: ruff and mypy pass on the package."""
+"""The code stays as clean as it was written: ruff (lint and format) and mypy pass."""
 
 from __future__ import annotations
 
@@ -19,6 +19,21 @@ def test_ruff_finds_nothing() -> None:
     """
     out = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "fedmobile_actors", "tests", "benchmarks"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert "No module named ruff" not in out.stderr, "ruff is missing: pip install -e '.[dev]'"
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-1000:]
+
+
+def test_ruff_format_changes_nothing() -> None:
+    """`ruff format --check .` is clean: the Python sources and the Python blocks of the
+    markdown files (README, docs), so an example a user copies is formatted as the code is.
+    The dev install pins ruff's minor version, since the formatter's style may change between
+    minor versions."""
+    out = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "."],
         cwd=REPO,
         capture_output=True,
         text=True,
