@@ -2,7 +2,7 @@
 
 Prints, per model kind, the encoded size of an update, of the local BatchNorm state a FedAvg-family
 strategy keeps per phone, and of the momentum buffers ``fedavg_local_momentum`` keeps per phone.
-Run: ``PYTHONPATH=$PWD python benchmarks/bench_phone_state.py``.
+Run: ``python -m benchmarks.bench_phone_state``.
 """
 
 from __future__ import annotations

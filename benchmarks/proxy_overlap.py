@@ -5,8 +5,8 @@ default) and as ``blocked`` would, and prints for each: proxy, test and dropped 
 the fraction of proxy windows that share at least one raw sample with some test window.
 
     export FEDMOBILE_USC_HAD=/work/shared/data/USC-HAD
-    python benchmarks/proxy_overlap.py scenarios/usc_had_authors.yaml
-    python benchmarks/proxy_overlap.py scenarios/usc_had_authors.yaml \
+    python -m benchmarks.proxy_overlap scenarios/usc_had_authors.yaml
+    python -m benchmarks.proxy_overlap scenarios/usc_had_authors.yaml \
         -o data.source.window=100 -o data.source.stride=50       # issue 12's full setting
 
 Only the windowing is done (from the cache after the first load); nothing trains.

@@ -13,7 +13,7 @@ explores in); a *variant* is an algorithm plus its own overrides (``VARIANTS``, 
 USC-HAD beyond the default scenario path and the modality that goes missing, so issue 11's grid
 can reuse it with its own scenario, settings and variants.
 
-    FEDMOBILE_USC_HAD=/work/shared/data/USC-HAD python benchmarks/usc_had_grid.py \\
+    FEDMOBILE_USC_HAD=/work/shared/data/USC-HAD python -m benchmarks.usc_had_grid \\
         --setting reduced --variants fedavg fedmobile --rates 0.8 0.9 --seeds 0 1 2
 
 Each record: setting, variant, algorithm, rate, seed, rounds, the final accuracies (test with the

@@ -7,7 +7,7 @@ one, final validation (proxy) accuracy with the missing pattern, and the round-t
 (one PNG per setting and rate) show the test accuracy with the missing pattern per round, the
 line the seeds' mean and the band their min-max.
 
-    python benchmarks/usc_had_report.py --setting reduced --plots docs/images
+    python -m benchmarks.usc_had_report --setting reduced --plots docs/images
 
 With ``--write docs/results.md`` the tables replace the text between the markers
 ``<!-- grid:<setting>:begin -->`` and ``<!-- grid:<setting>:end -->`` of that file, and the

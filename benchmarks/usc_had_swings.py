@@ -9,7 +9,7 @@ and the cluster masses, (c) the fill's relative error; and, at each dip of the c
 accuracy (``usc_had_report.DIP_POINTS`` below both neighbours), the single-phone clusters'
 weight in the round before, whose generator the phones trained with.
 
-    PYTHONPATH=. python benchmarks/usc_had_swings.py --setting full
+    python -m benchmarks.usc_had_swings --setting full
 """
 
 from __future__ import annotations

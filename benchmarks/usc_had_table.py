@@ -6,7 +6,7 @@ and the shrinking knobs overridden; the final round's accuracy with all modaliti
 missing pattern is read from the run's metrics. Cells run in ``--jobs`` processes (one torch
 thread each); results are identical whatever ``--jobs`` is, because every draw is keyed.
 
-    FEDMOBILE_USC_HAD=/work/shared/data/USC-HAD python benchmarks/usc_had_table.py \\
+    FEDMOBILE_USC_HAD=/work/shared/data/USC-HAD python -m benchmarks.usc_had_table \\
         --rounds 15 --stride 100 --channels 16 32 --jobs 2 --json results/usc_had.json
 
 The table prints mean ± std over seeds (population std, ``ddof=0``) of each cell.
