@@ -114,7 +114,11 @@ class World:
 
     @cached_property
     def learnable(self) -> tuple[str, ...]:
-        """Modalities present on at least one phone; a generator can learn only these."""
+        """Modalities present on at least one phone; a generator can learn only these.
+
+        The warning for the others is the same whatever the strategy (FedAvg has no generator):
+        it says only what the data lacks; a strategy with generators says what it does about
+        it in its own warning."""
         somewhere = np.less(self.fleet.missing_rates, 1.0).any(axis=0).tolist()  # (M,) columns
         names = tuple(
             m for m, present in zip(self.modality_names, somewhere, strict=True) if present
@@ -122,8 +126,7 @@ class World:
         for m in self.modality_names:
             if m not in names:
                 warnings.warn(
-                    f"modality {m!r} is missing on every phone: no generator can learn it; "
-                    f"it is zero-filled",
+                    f"modality {m!r} is missing on every phone: no phone has real data for it",
                     stacklevel=2,
                 )
         return names

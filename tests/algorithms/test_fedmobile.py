@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from algo_setting import Setting, make_context, strategy_for
 
+from fedmobile_actors.algorithms import generator
 from fedmobile_actors.algorithms.aggregation import weighted_average
 from fedmobile_actors.algorithms.fedmobile import FedMobile
 from fedmobile_actors.algorithms.generator import GEN_PREFIX
@@ -210,7 +211,12 @@ def test_without_a_proxy_set_coalitions_are_scored_on_generated_features(setting
     assert all(np.isfinite(a).all() for a in result.state.arrays.values())
 
 
-def test_modality_missing_everywhere_warns_zero_fills_and_runs_on(setting: Setting) -> None:
+def test_modality_missing_everywhere_warns_zero_fills_and_runs_on(
+    setting: Setting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The warning comes once per process: forget any earlier test's (a run of the bundled
+    # modality_absent scenario warns for gyro too), so the order the tests run in cannot matter.
+    monkeypatch.setattr(generator, "_warned_unlearnable", set())
     context = make_context(setting, "fedmobile", fedmobile=FAST, learnable=("acc",))
     with pytest.warns(RuntimeWarning, match="gyro are missing on every phone"):
         strategy = FedMobile(context)
