@@ -1,7 +1,8 @@
 """The host-pool interface the server talks to, and sticky phone placement.
 
 The server never knows whether hosts are Ray actors or objects in its own process: it publishes
-each model version once and reads ``train_many`` results as they land. Placement is sticky and
+each model version once and reads ``train_many`` (or, for a stateful strategy,
+``train_many_with_state``) results as they land. Placement is sticky and
 static (phone p on host ``p % hosts``) so a phone's shard is loaded by one host only, once.
 """
 
@@ -9,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
+from fedmobile_actors.runtime.landing import Land, as_landed
 from fedmobile_actors.sim.tasks import Task
 
 
@@ -65,6 +67,38 @@ class HostPool(ABC):
         """Run ``task`` of a stateful strategy from the phone's encoded state; the encoded
         update and the phone's new encoded state (None when the strategy kept none)."""
         raise NotImplementedError(f"{type(self).__name__} does not run stateful strategies")
+
+    async def train_many_with_state(
+        self,
+        tasks: Sequence[Task],
+        states: Mapping[int, bytes | None],
+        new_states: dict[int, bytes | None],
+    ) -> AsyncIterator[tuple[int, bytes]]:
+        """``train_many`` for a stateful strategy: yield ``(index in tasks, encoded update)`` as
+        each lands. ``states`` holds each phone's encoded state before the step; the tasks of
+        one phone (async steps may apply two) run in order, each from the previous one's
+        output state. A phone's state after its last task goes into ``new_states`` only once
+        all of its tasks returned, so a failed call leaves the phone out (the server keeps the
+        step all or nothing). By default one chain of ``train_with_state`` calls per phone,
+        the phones at once; a pool may batch them (one call per host)."""
+        by_phone: dict[int, list[int]] = {}
+        for i, task in enumerate(tasks):
+            by_phone.setdefault(task.phone_id, []).append(i)
+
+        def chain(phone: int, indices: list[int]) -> Callable[[Land], Awaitable[None]]:
+            async def train(land: Land) -> None:
+                state = states.get(phone)
+                for i in indices:
+                    blob, out = await self.train_with_state(tasks[i], state)
+                    land(i, blob)
+                    state = out if out is not None else state
+                new_states[phone] = state  # not reached when a call failed
+
+            return train
+
+        producers = [chain(p, idx) for p, idx in by_phone.items()]
+        async for item in as_landed(len(tasks), producers):
+            yield item
 
     def shutdown(self) -> None:
         """Release the hosts."""

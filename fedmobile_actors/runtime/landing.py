@@ -1,7 +1,7 @@
 """Results of concurrent training calls merged into one stream, in the order they land.
 
-Why one helper: the Ray pool (one streaming call per host) and the server's stateful path (one
-chain of calls per phone) both start several producers and hand the round each ``(position,
+Why one helper: the Ray pool (one streaming call per host) and the pools' default stateful path
+(one chain of calls per phone) both start several producers and hand the round each ``(position,
 encoded update)`` as soon as it arrives, with a producer's failure raised where the round reads.
 """
 

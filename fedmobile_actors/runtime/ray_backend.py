@@ -22,7 +22,7 @@ import importlib
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -184,6 +184,39 @@ class RayPhoneHost:
                 yield done
                 done = []
 
+    def train_batch_with_state(
+        self,
+        tasks: list[tuple[int, int, int]],
+        states: dict[int, bytes | None],
+        box: list[Any],
+        chunk: int,
+    ) -> Iterator[list[tuple[int, bytes, bytes | None]]]:
+        """``train_batch`` for a stateful strategy: ``states`` holds the step's input state of
+        each of these tasks' phones; a phone's tasks run in order, each from the previous one's
+        output state (kept here, within the call). Each result is ``(index, update, state)``
+        where ``state`` is the phone's new state after its last task of the batch and None
+        before it (only the last one is needed, and a state can be as large as the model).
+        The host keeps nothing after the call, so a restarted host's re-run gives the same
+        chunks from the same inputs."""
+        payload_refs, split_ref = box
+        host = self._ensure(split_ref)
+        last = {phone_id: index for index, (_t, phone_id, _v) in enumerate(tasks)}
+        current = dict(states)
+        done: list[tuple[int, bytes, bytes | None]] = []
+        for index, (task_id, phone_id, base_version) in enumerate(tasks):
+            payload = (
+                None if host.has_payload(base_version) else ray.get(payload_refs[base_version])
+            )
+            blob, out = host.train_with_state(
+                task_id, phone_id, base_version, payload, current.get(phone_id)
+            )
+            if out is not None:
+                current[phone_id] = out
+            done.append((index, blob, current.get(phone_id) if last[phone_id] == index else None))
+            if len(done) == chunk or index == len(tasks) - 1:
+                yield done
+                done = []
+
     def train_state_ref(
         self,
         task_id: int,
@@ -327,6 +360,43 @@ class RayHostPool(HostPool):
                 async for ref in method.remote(batch, box, chunk):
                     for j, blob in await ref:
                         land(indices[j], blob)
+
+            return stream
+
+        producers = [drain(h, idx) for h, idx in sorted(by_host.items())]
+        async for item in as_landed(len(tasks), producers):
+            yield item
+
+    async def train_many_with_state(
+        self,
+        tasks: Sequence[Task],
+        states: Mapping[int, bytes | None],
+        new_states: dict[int, bytes | None],
+    ) -> AsyncIterator[tuple[int, bytes]]:
+        """One streaming call per host for a stateful strategy too: each host gets its tasks
+        and their phones' states, chains a phone's tasks itself, and streams the updates back
+        with each phone's final state. The states reach ``new_states`` only when the host's
+        whole batch has returned (the server keeps a step all or nothing)."""
+        by_host: dict[int, list[int]] = {}
+        for i, task in enumerate(tasks):
+            by_host.setdefault(self.host_of(task.phone_id), []).append(i)
+
+        def drain(host: int, indices: list[int]) -> Callable[[Land], Awaitable[None]]:
+            async def stream(land: Land) -> None:
+                mine = [tasks[i] for i in indices]
+                batch = [(t.task_id, t.phone_id, t.base_version) for t in mine]
+                versions = {t[2] for t in batch}
+                box = [{v: self._refs[v] for v in versions}, self._split_ref]
+                given = {t.phone_id: states.get(t.phone_id) for t in mine}
+                final = dict(given)
+                method = self.hosts[host].train_batch_with_state.options(num_returns="streaming")
+                chunk = max(1, -(-len(batch) // YIELDS_PER_BATCH))
+                async for ref in method.remote(batch, given, box, chunk):
+                    for j, blob, state in await ref:
+                        if state is not None:
+                            final[mine[j].phone_id] = state
+                        land(indices[j], blob)
+                new_states.update(final)  # not reached when the call failed
 
             return stream
 

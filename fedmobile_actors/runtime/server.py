@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,6 @@ from fedmobile_actors.data import LocalData
 from fedmobile_actors.errors import RunDirError, WireError
 from fedmobile_actors.runtime.groups import GroupIndex
 from fedmobile_actors.runtime.hosts import HostPool
-from fedmobile_actors.runtime.landing import Land, as_landed
 from fedmobile_actors.runtime.metrics import RoundMetrics, event_rows
 from fedmobile_actors.runtime.phone_state import PhoneStateStore
 from fedmobile_actors.runtime.world import World
@@ -227,7 +226,12 @@ class Server:
             return
         part = tuple(tasks[i] for i in positions)
         if self.stateful:
-            started.feed(self._train_stateful(part, started.new_states), positions)
+            # The store changes only when the round that reads this step writes ``new_states``:
+            # a host killed mid-step re-runs its tasks from these same input states.
+            states = {t.phone_id: self.phone_states.get(t.phone_id) for t in part}
+            started.feed(
+                self.pool.train_many_with_state(part, states, started.new_states), positions
+            )
         else:
             started.feed(self.pool.train_many(part), positions)
 
@@ -240,34 +244,6 @@ class Server:
         if update.phone_id != task.phone_id or update.base_version != task.base_version:
             return None
         return update
-
-    async def _train_stateful(
-        self, tasks: tuple[Task, ...], new_states: dict[int, bytes | None]
-    ) -> AsyncIterator[tuple[int, bytes]]:
-        """Train ``tasks`` with their phones' state, yielding ``(index, update)`` as each lands:
-        different phones at once, the tasks of one phone (async steps may apply two) in
-        application order, each from the previous one's output state, which goes into
-        ``new_states``. The store changes only after every task returned (``run_round`` writes
-        ``new_states``), so a step is all or nothing; a host killed mid-step re-runs its tasks
-        from the same input states."""
-        by_phone: dict[int, list[int]] = {}
-        for i, task in enumerate(tasks):
-            by_phone.setdefault(task.phone_id, []).append(i)
-
-        def chain(phone: int, indices: list[int]) -> Callable[[Land], Awaitable[None]]:
-            async def train(land: Land) -> None:
-                state = self.phone_states.get(phone)
-                for i in indices:
-                    blob, out = await self.pool.train_with_state(tasks[i], state)
-                    land(i, blob)
-                    state = out if out is not None else state
-                new_states[phone] = state  # not reached when a call failed
-
-            return train
-
-        producers = [chain(p, idx) for p, idx in by_phone.items()]
-        async for item in as_landed(len(tasks), producers):
-            yield item
 
     def _metrics(self, step: Step, updates: list[dict[str, float]], rejected: int) -> RoundMetrics:
         """The round's row; ``updates`` holds the metrics of each aggregated update, in order."""

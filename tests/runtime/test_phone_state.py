@@ -22,7 +22,7 @@ from fedmobile_actors.report.run_dir import RunDir
 from fedmobile_actors.runtime.inprocess import InProcessBackend, InProcessHostPool
 from fedmobile_actors.runtime.server import Server
 from fedmobile_actors.scenario import Scenario, load_scenario
-from fedmobile_actors.sim.tasks import Task
+from fedmobile_actors.sim.tasks import Outcome, Task
 
 STATEFUL = {"name": "fedavg_local_momentum", "momentum": 0.9}
 ROUNDS = {"rounds": 4}
@@ -217,3 +217,112 @@ def test_local_batchnorm_on_ray_matches_in_process(
         make_tiny(model=model, rounds={"rounds": 2}, runtime={"backend": "ray", "hosts": 2})
     )
     assert metrics_of(ray_run) == expected
+
+
+STATEFUL_DIES_ONCE = """
+import os
+
+from fedmobile_actors.algorithms.fedavg_local_momentum import FedAvgLocalMomentum
+
+
+class StatefulDiesOnce(FedAvgLocalMomentum):
+    '''Local momentum whose host process exits on its second task of round 2, once per run
+    (a marker file says it happened): a stateful host killed mid-batch, after it has streamed
+    a result and chained no state back yet.'''
+
+    calls = 0
+
+    def local_update(self, payload, data, phone_id, base_version, task_id, phone_state=None):
+        marker = self.context.algorithm.options["marker"]
+        if base_version == 1:
+            StatefulDiesOnce.calls += 1
+            if StatefulDiesOnce.calls == 2 and not os.path.exists(marker):
+                open(marker, "w").close()
+                os._exit(1)
+        return super().local_update(payload, data, phone_id, base_version, task_id, phone_state)
+"""
+
+
+@pytest.mark.integration
+def test_a_stateful_host_dying_mid_batch_reruns_it_from_the_same_states(
+    ray_session: Any,
+    make_tiny: Callable[..., Scenario],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host's stateful batch is one streaming call: killed after it streamed an update of
+    round 2, Ray re-runs the batch from the same input states and every metric (the later
+    rounds' too, which train from the states) equals the in-process run's."""
+    from fedmobile_actors.runtime.ray_backend import RayBackend
+
+    (tmp_path / "tmp_stateful_dies_once.py").write_text(STATEFUL_DIES_ONCE, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    marker = tmp_path / "died"
+    shape = {
+        "fleet": {"phones": 8, "failure_prob": 0.0},
+        "rounds": {"rounds": 3, "clients_per_round": 8, "overcommit": 1.0},
+    }
+    expected = metrics_of(InProcessBackend(stateful(make_tiny, **shape)))
+    algorithm = {
+        **STATEFUL,
+        "name": "tmp_stateful_dies_once:StatefulDiesOnce",
+        "options": {"marker": str(marker)},
+    }
+    scenario = make_tiny(**shape, algorithm=algorithm, runtime={"backend": "ray", "hosts": 2})
+    assert metrics_of(RayBackend(scenario)) == expected
+    assert marker.exists()  # a host really died
+
+
+class _Stream:
+    """A stand-in for a Ray actor method called with ``num_returns="streaming"``: records each
+    call and streams what the host would yield, as awaitable chunks."""
+
+    def __init__(self, calls: list[tuple[list[tuple[int, int, int]], dict[int, Any]]]) -> None:
+        self.calls = calls
+
+    def options(self, **_: Any) -> _Stream:
+        return self
+
+    def remote(
+        self, batch: list[tuple[int, int, int]], states: dict[int, Any], box: Any, chunk: int
+    ) -> Any:
+        self.calls.append((batch, dict(states)))
+        last = {phone: j for j, (_t, phone, _v) in enumerate(batch)}
+
+        async def chunks() -> Any:
+            for j, (task_id, phone, _v) in enumerate(batch):
+                # The phone's state after its last task: its input plus this task's id.
+                state = (states[phone] or b"") + bytes([task_id]) if last[phone] == j else None
+
+                async def ready(item: Any = (j, b"update", state)) -> list[Any]:
+                    return [item]
+
+                yield ready()
+
+        return chunks()
+
+
+def test_ray_pool_sends_a_stateful_step_as_one_call_per_host() -> None:
+    """Six tasks of four phones on two hosts: two calls, each with its phones' states only;
+    a phone's final state (after its second task) is the one kept."""
+    from fedmobile_actors.runtime.ray_backend import RayHostPool
+
+    calls: list[tuple[list[tuple[int, int, int]], dict[int, Any]]] = []
+    host = type("Host", (), {"train_batch_with_state": _Stream(calls)})()
+    pool = RayHostPool([host, host])
+    pool._refs = {0: "payload"}
+    phones = [0, 1, 2, 3, 0, 2]
+    tasks = [Task(i, p, 0, 0.0, 1.0, Outcome.REPORTED) for i, p in enumerate(phones)]
+    states = {0: b"a", 1: None, 2: b"c", 3: b"d"}
+    new_states: dict[int, bytes | None] = {}
+
+    async def run() -> list[int]:
+        return [i async for i, _ in pool.train_many_with_state(tasks, states, new_states)]
+
+    assert sorted(asyncio.run(run())) == list(range(6))
+    assert [[(t, p) for t, p, _v in batch] for batch, _ in calls] == [
+        [(0, 0), (2, 2), (4, 0), (5, 2)],
+        [(1, 1), (3, 3)],
+    ]
+    assert [given for _, given in calls] == [{0: b"a", 2: b"c"}, {1: None, 3: b"d"}]
+    assert new_states == {0: b"a\x04", 1: b"\x01", 2: b"c\x05", 3: b"d\x03"}
