@@ -78,9 +78,26 @@ class AuthorsGenerator(nn.Module):
         )
 
     def forward(self, labels: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        return self.body[3](self._hidden(labels, rng))
+
+    def pair(
+        self, first: torch.Tensor, second: torch.Tensor, rng: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``forward(first, rng)`` then ``forward(second, rng)``, with the two batches stacked
+        through the output layer only. Each batch keeps its own noise draws (in the same order)
+        and its own BatchNorm statistics, so each row is what ``forward`` gives; one matrix
+        product of 2B rows instead of two of B streams the (fused x fused) weight once, about
+        a third less time for the authors' 6336-wide generator on one core (a row of a matrix
+        product does not depend on the other rows: checked bit for bit in the tests)."""
+        hidden = torch.cat([self._hidden(first, rng), self._hidden(second, rng)])
+        out = self.body[3](hidden)
+        return out[: len(first)], out[len(first) :]
+
+    def _hidden(self, labels: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         noise = torch.rand((len(labels), self.noise_dim), generator=rng)
         onehot = F.one_hot(labels, self.num_classes).to(noise.dtype)
-        return self.body(torch.cat([noise, onehot], dim=1))
+        hidden: torch.Tensor = self.body[:3](torch.cat([noise, onehot], dim=1))
+        return hidden
 
 
 class FedMobileAuthors(FedAvg):
@@ -196,8 +213,7 @@ class FedMobileAuthors(FedAvg):
                 ce = F.cross_entropy(logits, batch.labels)
                 sampled = torch.randint(0, self.context.num_classes, (len(batch),), generator=rng)
                 with torch.no_grad():
-                    teacher = self.generator(batch.labels, gen_rng)
-                    fake = self.generator(sampled, gen_rng)
+                    teacher, fake = self.generator.pair(batch.labels, sampled, gen_rng)
                 # As in the public code, the teacher's logits keep their gradient into the head.
                 kl = F.kl_div(
                     F.log_softmax(logits / temperature, dim=1),

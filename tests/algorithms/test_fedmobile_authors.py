@@ -147,3 +147,24 @@ def test_fedavg_under_the_same_protocol_keeps_adam_on_the_phone(setting: Setting
     assert update.phone_state is not None
     assert any(k.startswith("adam.") for k in update.phone_state)
     assert not any(k.startswith("adam.") for k in update.arrays)
+
+
+@pytest.mark.parametrize(("width", "rows"), [(HIDDEN, 16), (6336, 16), (6336, 5)])
+def test_generator_pair_gives_each_batch_the_bits_of_its_own_pass(width: int, rows: int) -> None:
+    """The local loss's two generator passes (teacher, random labels) share one product of the
+    output layer: each half equals its own ``forward`` bit for bit, the same noise draws in the
+    same order and each batch's own BatchNorm statistics. At the authors' width (fused feature
+    6336) too, and for a short last batch; the grid's cells run before this change and after it
+    are therefore the same computation."""
+    import torch
+
+    from fedmobile_actors.algorithms.fedmobile_authors import AuthorsGenerator
+
+    torch.manual_seed(0)
+    generator = AuthorsGenerator(noise_dim=12, num_classes=12, hidden=width, out_dim=width)
+    first, second = torch.arange(rows) % 12, (torch.arange(rows) * 5 + 3) % 12
+    with torch.no_grad():
+        one = torch.Generator().manual_seed(7)
+        expected = (generator(first, one), generator(second, one))
+        paired = generator.pair(first, second, torch.Generator().manual_seed(7))
+    assert all(torch.equal(a, b) for a, b in zip(paired, expected, strict=True))
