@@ -22,10 +22,18 @@ import importlib
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import ray
 from ray.util.placement_group import get_current_placement_group
@@ -39,6 +47,8 @@ from fedmobile_actors.runtime.landing import Land, as_landed
 from fedmobile_actors.scenario.schema import RuntimeConfig, Scenario
 from fedmobile_actors.sim.tasks import Task
 from fedmobile_actors.startup_trace import mark
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:
     from fedmobile_actors.runtime.server import RoundOutput
@@ -174,15 +184,11 @@ class RayPhoneHost:
         ``box`` holds ``{version: payload ref}`` and the split's reference, unresolved by Ray."""
         payload_refs, split_ref = box
         host = self._ensure(split_ref)
-        done: list[tuple[int, bytes]] = []
-        for index, (task_id, phone_id, base_version) in enumerate(tasks):
-            payload = (
-                None if host.has_payload(base_version) else ray.get(payload_refs[base_version])
-            )
-            done.append((index, host.train(task_id, phone_id, base_version, payload)))
-            if len(done) == chunk or index == len(tasks) - 1:
-                yield done
-                done = []
+        results = (
+            (index, host.train(task_id, phone_id, v, _payload(host, v, payload_refs)))
+            for index, (task_id, phone_id, v) in enumerate(tasks)
+        )
+        yield from _in_chunks(results, chunk)
 
     def train_batch_with_state(
         self,
@@ -202,20 +208,17 @@ class RayPhoneHost:
         host = self._ensure(split_ref)
         last = {phone_id: index for index, (_t, phone_id, _v) in enumerate(tasks)}
         current = dict(states)
-        done: list[tuple[int, bytes, bytes | None]] = []
-        for index, (task_id, phone_id, base_version) in enumerate(tasks):
-            payload = (
-                None if host.has_payload(base_version) else ray.get(payload_refs[base_version])
-            )
-            blob, out = host.train_with_state(
-                task_id, phone_id, base_version, payload, current.get(phone_id)
-            )
-            if out is not None:
-                current[phone_id] = out
-            done.append((index, blob, current.get(phone_id) if last[phone_id] == index else None))
-            if len(done) == chunk or index == len(tasks) - 1:
-                yield done
-                done = []
+
+        def results() -> Iterator[tuple[int, bytes, bytes | None]]:
+            for index, (task_id, phone_id, v) in enumerate(tasks):
+                blob, out = host.train_with_state(
+                    task_id, phone_id, v, _payload(host, v, payload_refs), current.get(phone_id)
+                )
+                if out is not None:
+                    current[phone_id] = out
+                yield index, blob, current.get(phone_id) if last[phone_id] == index else None
+
+        yield from _in_chunks(results(), chunk)
 
     def train_state_ref(
         self,
@@ -310,6 +313,41 @@ def start_hosts(
 YIELDS_PER_BATCH = 4
 
 
+def _payload(host: Any, version: int, refs: Mapping[int, Any]) -> bytes | None:
+    """The encoded model ``version`` for a host that has not decoded it yet, else None."""
+    return None if host.has_payload(version) else ray.get(refs[version])
+
+
+def _in_chunks(results: Iterable[_T], chunk: int) -> Iterator[list[_T]]:
+    """``results`` in lists of ``chunk`` (the last may be shorter): a host batch's yields. The
+    chunks depend only on the batch's length, so a re-run after a restart yields the same."""
+    done: list[_T] = []
+    for item in results:
+        done.append(item)
+        if len(done) == chunk:
+            yield done
+            done = []
+    if done:
+        yield done
+
+
+@dataclass(frozen=True)
+class _HostBatch:
+    """One host's share of a step: its actor, the tasks' positions in the step and the tasks,
+    the ``box`` (model version refs, the split's ref) and the stream's chunk size."""
+
+    host: Any
+    indices: list[int]
+    tasks: list[Task]
+    box: list[Any]
+    chunk: int
+
+    @property
+    def triples(self) -> list[tuple[int, int, int]]:
+        """``(task_id, phone_id, base_version)`` per task: what the host's call takes."""
+        return [(t.task_id, t.phone_id, t.base_version) for t in self.tasks]
+
+
 class RayHostPool(HostPool):
     trains_in_parallel = True
 
@@ -342,28 +380,41 @@ class RayHostPool(HostPool):
         box = [self._refs[task.base_version], self._split_ref]
         return await host.train_ref.remote(task.task_id, task.phone_id, task.base_version, box)
 
-    async def train_many(self, tasks: Sequence[Task]) -> AsyncIterator[tuple[int, bytes]]:
-        """One streaming call per host carrying all of its tasks (in the round's order), merged
-        as results land; Ray's per-call cost is paid per host, not per phone."""
+    def _host_batches(self, tasks: Sequence[Task]) -> list[_HostBatch]:
+        """The step's tasks grouped by host, in the round's order within each host, with the
+        model versions they train on and the chunk size of their stream."""
         by_host: dict[int, list[int]] = {}
         for i, task in enumerate(tasks):
             by_host.setdefault(self.host_of(task.phone_id), []).append(i)
+        batches = []
+        for host, indices in sorted(by_host.items()):
+            mine = [tasks[i] for i in indices]
+            versions = {t.base_version for t in mine}
+            batches.append(
+                _HostBatch(
+                    host=self.hosts[host],
+                    indices=indices,
+                    tasks=mine,
+                    box=[{v: self._refs[v] for v in versions}, self._split_ref],
+                    chunk=max(1, -(-len(mine) // YIELDS_PER_BATCH)),
+                )
+            )
+        return batches
 
-        def drain(host: int, indices: list[int]) -> Callable[[Land], Awaitable[None]]:
+    async def train_many(self, tasks: Sequence[Task]) -> AsyncIterator[tuple[int, bytes]]:
+        """One streaming call per host carrying all of its tasks (in the round's order), merged
+        as results land; Ray's per-call cost is paid per host, not per phone."""
+
+        def drain(b: _HostBatch) -> Callable[[Land], Awaitable[None]]:
             async def stream(land: Land) -> None:
-                mine = [tasks[i] for i in indices]
-                batch = [(t.task_id, t.phone_id, t.base_version) for t in mine]
-                versions = {t[2] for t in batch}
-                box = [{v: self._refs[v] for v in versions}, self._split_ref]
-                method = self.hosts[host].train_batch.options(num_returns="streaming")
-                chunk = max(1, -(-len(batch) // YIELDS_PER_BATCH))
-                async for ref in method.remote(batch, box, chunk):
+                method = b.host.train_batch.options(num_returns="streaming")
+                async for ref in method.remote(b.triples, b.box, b.chunk):
                     for j, blob in await ref:
-                        land(indices[j], blob)
+                        land(b.indices[j], blob)
 
             return stream
 
-        producers = [drain(h, idx) for h, idx in sorted(by_host.items())]
+        producers = [drain(b) for b in self._host_batches(tasks)]
         async for item in as_landed(len(tasks), producers):
             yield item
 
@@ -377,30 +428,22 @@ class RayHostPool(HostPool):
         and their phones' states, chains a phone's tasks itself, and streams the updates back
         with each phone's final state. The states reach ``new_states`` only when the host's
         whole batch has returned (the server keeps a step all or nothing)."""
-        by_host: dict[int, list[int]] = {}
-        for i, task in enumerate(tasks):
-            by_host.setdefault(self.host_of(task.phone_id), []).append(i)
 
-        def drain(host: int, indices: list[int]) -> Callable[[Land], Awaitable[None]]:
+        def drain(b: _HostBatch) -> Callable[[Land], Awaitable[None]]:
             async def stream(land: Land) -> None:
-                mine = [tasks[i] for i in indices]
-                batch = [(t.task_id, t.phone_id, t.base_version) for t in mine]
-                versions = {t[2] for t in batch}
-                box = [{v: self._refs[v] for v in versions}, self._split_ref]
-                given = {t.phone_id: states.get(t.phone_id) for t in mine}
+                given = {t.phone_id: states.get(t.phone_id) for t in b.tasks}
                 final = dict(given)
-                method = self.hosts[host].train_batch_with_state.options(num_returns="streaming")
-                chunk = max(1, -(-len(batch) // YIELDS_PER_BATCH))
-                async for ref in method.remote(batch, given, box, chunk):
+                method = b.host.train_batch_with_state.options(num_returns="streaming")
+                async for ref in method.remote(b.triples, given, b.box, b.chunk):
                     for j, blob, state in await ref:
                         if state is not None:
-                            final[mine[j].phone_id] = state
-                        land(indices[j], blob)
+                            final[b.tasks[j].phone_id] = state
+                        land(b.indices[j], blob)
                 new_states.update(final)  # not reached when the call failed
 
             return stream
 
-        producers = [drain(h, idx) for h, idx in sorted(by_host.items())]
+        producers = [drain(b) for b in self._host_batches(tasks)]
         async for item in as_landed(len(tasks), producers):
             yield item
 
