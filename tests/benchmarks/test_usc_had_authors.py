@@ -16,6 +16,7 @@ from benchmarks.usc_had_authors import (
     read_results,
     report_markdown,
     run_wall_s,
+    summary_rows,
     to_record,
     write_report,
 )
@@ -107,6 +108,32 @@ def test_report_is_written_from_the_file(tmp_path: Path) -> None:
     assert "no cell at this round count yet" in report_markdown(records, 50)
     # One seed is its value alone: a "± 0.00" would read as a spread measured.
     assert "| 0.8 | fedavg | 0 | 60.00 | 61.00 | 60.00 |" in report_markdown(records[:1], 3)
+
+
+def test_the_gap_to_fedavg_is_paired_by_seed() -> None:
+    """Seed by seed, over the seeds both have: FedAvg 0.80/0.70, the other 0.79/0.72/0.99 ->
+    -1 and +2 points (seed 2 has no FedAvg partner), one of two ahead."""
+    finals = {("fedavg", 0): 0.80, ("fedavg", 1): 0.70}
+    finals |= {("fedmobile_authors", 0): 0.79, ("fedmobile_authors", 1): 0.72}
+    finals[("fedmobile_authors", 2)] = 0.99
+    records = [
+        {
+            "algorithm": a,
+            "rate": 0.8,
+            "seed": s,
+            "rounds": 3,
+            "final_accuracy": acc,
+            "best_accuracy": acc,
+            "pooled_final_accuracy": acc,
+            "wall_s": 1.0,
+        }
+        for (a, s), acc in finals.items()
+    ]
+    rows = {r["algorithm"]: r for r in summary_rows(records, 3)}
+    assert rows["fedmobile_authors"]["vs_fedavg"] == "+0.50 ± 1.50 (1/2 ahead)"
+    assert rows["fedavg"]["vs_fedavg"] == ""
+    alone = summary_rows([r for r in records if r["algorithm"] != "fedavg"], 3)
+    assert alone[0]["vs_fedavg"] == "-"
 
 
 def test_an_interrupted_cell_resumes_from_its_checkpoint(tmp_path: Path, capsys: Any) -> None:
