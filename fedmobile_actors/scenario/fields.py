@@ -136,9 +136,15 @@ def join_path(parts: Sequence[str | int]) -> str:
     return ".".join(str(p) for p in parts)
 
 
+def _printable(text: str) -> str:
+    """``text``, or its quoted repr when it holds a newline or another unprintable character:
+    an error names the path on one line, whatever the user typed."""
+    return text if text.isprintable() else repr(text)
+
+
 def _no_such(parent: Sequence[str | int], segment: str | int, nodes: list[Node]) -> str:
-    where = join_path(parent) or "the top level"
-    here = join_path([*parent, segment])
+    where = _printable(join_path(parent)) or "the top level"
+    here = _printable(join_path([*parent, segment]))
     names = [n for node in nodes for n in field_names(node)]
     if names:
         close = closest(str(segment), names)
