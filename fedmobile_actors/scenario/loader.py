@@ -351,7 +351,13 @@ def _format_item(item: dict[str, Any]) -> str:
         at = fields.split_path(ctx["at"]) if ctx.get("at") else []
         return f"{show_path([*loc, *at])}: value {_show(ctx['value'])}: {ctx['message']}"
     if loc and loc[-1] == "[key]":
-        loc, kind = loc[:-1], "invalid_key"
+        loc = loc[:-1]
+        if kind == "string_pattern_mismatch":  # a key of the wrong form (sweep variant names)
+            return (
+                f"{show_path(loc)}: key {_show(item.get('input'))}: not a valid name; allowed: "
+                f"text matching {ctx.get('pattern')}"
+            )
+        kind = "invalid_key"
     path = show_path(loc)
     if kind == "invalid_key":
         return f"{path}: key {_show(item.get('input'))}: not text; keys must be text"
@@ -500,40 +506,100 @@ def _trace_problems(scenario: Scenario, source: str) -> list[str]:
 
 
 def _sweep_problems(scenario: Scenario, raw: Mapping[str, Any], source: str) -> list[str]:
-    """Each grid key must be a field path, and each value must validate when substituted.
+    """Each variant and grid key must be a field path, and each value must validate when
+    substituted: a variant's values together, a grid value under every variant (every variant
+    runs at every grid point).
 
-    Values are checked one at a time against the rest of the scenario; a combination that is
-    invalid only together (say two tier shares) is reported when the sweep expands.
+    Grid values are checked one at a time against the rest of the scenario; a combination that
+    is invalid only together (say two tier shares) is reported when the sweep expands.
     """
     if scenario.sweep is None:
         return []
     base = {k: v for k, v in raw.items() if k != "sweep"}
     problems: list[str] = []
+    bases: list[tuple[str | None, Mapping[str, Any]]] = [(None, base)]
+    if scenario.sweep.variants:
+        bases = []
+        for name, settings in scenario.sweep.variants.items():
+            found, with_variant = _variant_problems(
+                base, name, settings, scenario.sweep.grid, source
+            )
+            problems += found
+            if with_variant is not None:
+                bases.append((name, with_variant))
     for key, values in scenario.sweep.grid.items():
         where = f"{source}: sweep.grid[{key!r}]"
         parts = fields.split_path(key)
-        if not parts or str(parts[0]) in _UNSWEEPABLE:
-            problems.append(
-                f"{where}: cannot be swept; allowed: any other field path (seeds go in sweep.seeds)"
-            )
-            continue
-        try:
-            fields.resolve(parts)
-        except fields.PathError as err:
-            problems.append(f"{where}: {err}")
+        path_problem = _sweep_path_problem(parts)
+        if path_problem is not None:
+            problems.append(f"{where}: {path_problem}")
             continue
         if not values:
             problems.append(f"{where}: value []: needs at least one value to try")
         for index, value in enumerate(values):
-            try:
-                validate_mapping(set_path(base, parts, value), source)
-            except ScenarioError as err:
-                problems.extend(
-                    f"{where}[{index}]: {line.removeprefix(source + ': ')}" for line in err.problems
-                )
-            except KeyError as err:
-                problems.append(f"{where}[{index}]: {err.args[0]}")
+            for variant, variant_base in bases:
+                at = f"{where}[{index}]" + ("" if variant is None else f" with variant {variant!r}")
+                try:
+                    validate_mapping(set_path(variant_base, parts, value), source)
+                except ScenarioError as err:
+                    problems.extend(
+                        f"{at}: {line.removeprefix(source + ': ')}" for line in err.problems
+                    )
+                except KeyError as err:
+                    problems.append(f"{at}: {err.args[0]}")
     return problems
+
+
+def _sweep_path_problem(parts: Sequence[str | int]) -> str | None:
+    """Why a dotted path cannot be swept, or None: it must name a field, and not the seed or
+    the sweep itself."""
+    if not parts or str(parts[0]) in _UNSWEEPABLE:
+        return "cannot be swept; allowed: any other field path (seeds go in sweep.seeds)"
+    try:
+        fields.resolve(parts)
+    except fields.PathError as err:
+        return str(err)
+    return None
+
+
+def _variant_problems(
+    base: Mapping[str, Any],
+    name: str,
+    settings: Mapping[str, Any],
+    grid: Mapping[str, Any],
+    source: str,
+) -> tuple[list[str], Mapping[str, Any] | None]:
+    """What is wrong with one variant, and the scenario with its values set (None when wrong).
+
+    Its paths must be sweepable; none may be a grid key or lie inside one (the grid, set after
+    the variant, would silently overrule it; a grid key inside a variant's section only refines
+    it and is allowed); its values set together must validate against the rest of the
+    scenario."""
+    where = f"{source}: sweep.variants[{name!r}]"
+    if not settings:
+        return [f"{where}: value {{}}: needs at least one dotted path -> value"], None
+    problems = []
+    for key in settings:
+        path_problem = _sweep_path_problem(fields.split_path(key))
+        if path_problem is not None:
+            problems.append(f"{where}[{key!r}]: {path_problem}")
+        clash = [g for g in grid if g == key or key.startswith(f"{g}.")]
+        if clash:
+            problems.append(
+                f"{where}[{key!r}]: also set by sweep.grid[{clash[0]!r}]; set it in one"
+            )
+    if problems:
+        return problems, None
+    try:
+        substituted: Mapping[str, Any] = base
+        for key, value in settings.items():
+            substituted = set_path(substituted, fields.split_path(key), value)
+        validate_mapping(substituted, source)
+    except ScenarioError as err:
+        return [f"{where}: {line.removeprefix(source + ': ')}" for line in err.problems], None
+    except KeyError as err:
+        return [f"{where}: {err.args[0]}"], None
+    return [], substituted
 
 
 def scenario_to_yaml(scenario: Scenario) -> str:

@@ -12,7 +12,14 @@ import itertools
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 #: Largest synthetic dataset (float32 bytes): beyond it the run would not fit a laptop's memory.
@@ -1001,8 +1008,22 @@ class OutputConfig(Frozen):
 
 
 class SweepConfig(Frozen):
-    """A grid over dotted field paths, times a list of seeds."""
+    """Named variants, times a grid over dotted field paths, times a list of seeds.
 
+    Why variants beside the grid: a grid is a product, but a method often comes with settings of
+    its own (FedMobile needs the dropped rows marked absent, FedAvg under the same protocol has
+    them zeroed); a variant sets several paths together under one name, and the grid and the
+    seeds are crossed with each variant."""
+
+    variants: dict[
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.+]{1,40}$")], dict[str, Any]
+    ] = Field(
+        default_factory=dict,
+        description=(
+            "Variant name (letters, digits, _ . +; at most 40) -> dotted field path -> value, "
+            "set together; every variant is run at every grid point."
+        ),
+    )
     grid: dict[str, tuple[Any, ...]] = Field(
         default_factory=dict, description="Dotted field path -> values to try."
     )

@@ -40,11 +40,14 @@ class SweepPoint:
 
 
 def expand_sweep(scenario: Scenario) -> list[SweepPoint]:
-    """Every (grid point, seed) of ``scenario.sweep``, in a stable order.
+    """Every (variant, grid point, seed) of ``scenario.sweep``, in a stable order.
 
-    Order: the Cartesian product of the grid's values, keys in the order the file gives them and
-    the last key varying fastest, each point repeated for every seed in ``sweep.seeds``. A
-    scenario without a sweep block is a ``ScenarioError`` (``fedmobile run`` is for those).
+    Order: the variants in the order the file gives them (one unnamed variant when there are
+    none), for each the Cartesian product of the grid's values, keys in file order and the last
+    key varying fastest, each point repeated for every seed in ``sweep.seeds``. A variant's
+    values are set first, then the grid's. ``params`` has ``"variant"`` only when the sweep has
+    variants. A scenario without a sweep block is a ``ScenarioError`` (``fedmobile run`` is for
+    those).
     """
     sweep = scenario.sweep
     if sweep is None:
@@ -57,28 +60,40 @@ def expand_sweep(scenario: Scenario) -> list[SweepPoint]:
     keys = list(sweep.grid)
     labels = _short_labels(keys)
     value_labels = {key: _value_labels(sweep.grid[key]) for key in keys}
+    variants: list[tuple[str | None, Mapping[str, Any]]] = list(sweep.variants.items()) or [
+        (None, {})
+    ]
     points: list[SweepPoint] = []
-    for combo in itertools.product(*(enumerate(sweep.grid[k]) for k in keys)):
-        raw: Mapping[str, Any] = base
-        for key, (_, value) in zip(keys, combo, strict=True):
-            try:
-                raw = set_path(raw, fields.split_path(key), value)
-            except KeyError as err:
-                raise ScenarioError(
-                    [f"{scenario.name}: sweep.grid[{key!r}]: {err.args[0]}"]
-                ) from None
-        for seed in sweep.seeds:
-            params = {key: value for key, (_, value) in zip(keys, combo, strict=True)}
-            params["seed"] = seed
-            suffix = [
+    for variant, settings in variants:
+        with_variant = _substituted(base, settings, f"{scenario.name}: sweep.variants[{variant!r}]")
+        for combo in itertools.product(*(enumerate(sweep.grid[k]) for k in keys)):
+            values = {key: value for key, (_, value) in zip(keys, combo, strict=True)}
+            raw = _substituted(with_variant, values, f"{scenario.name}: sweep.grid")
+            suffix = [] if variant is None else [f"variant={variant}"]
+            suffix += [
                 f"{label}={value_labels[key][index]}"
                 for key, label, (index, _) in zip(keys, labels, combo, strict=True)
             ]
-            name = "-".join([scenario.name, *suffix, f"seed={seed}"])
-            point_raw = {**raw, "seed": seed, "name": name}
-            source = f"{scenario.name} sweep point {_describe(params)}"
-            points.append(SweepPoint(params, validate_mapping(point_raw, source)))
+            for seed in sweep.seeds:
+                params: dict[str, Any] = {} if variant is None else {"variant": variant}
+                params |= {**values, "seed": seed}
+                name = "-".join([scenario.name, *suffix, f"seed={seed}"])
+                point_raw = {**raw, "seed": seed, "name": name}
+                source = f"{scenario.name} sweep point {_describe(params)}"
+                points.append(SweepPoint(params, validate_mapping(point_raw, source)))
     return points
+
+
+def _substituted(
+    raw: Mapping[str, Any], values: Mapping[str, Any], where: str
+) -> Mapping[str, Any]:
+    """``raw`` with each dotted path of ``values`` set; a path that cannot be set names itself."""
+    for key, value in values.items():
+        try:
+            raw = set_path(raw, fields.split_path(key), value)
+        except KeyError as err:
+            raise ScenarioError([f"{where}[{key!r}]: {err.args[0]}"]) from None
+    return raw
 
 
 def _short_labels(keys: list[str]) -> list[str]:

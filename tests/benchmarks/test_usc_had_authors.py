@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.usc_had_authors import (
+    SCENARIO,
     Cell,
     append_result,
     grid,
     main,
+    overrides,
     read_results,
     report_markdown,
     run_wall_s,
@@ -172,3 +174,31 @@ def _tiny(release: Path, tmp_path: Path) -> list[str]:
         "fleet.phones=3",
         "rounds.clients_per_round=3",
     ]
+
+
+def test_the_grid_sweep_file_runs_the_scripts_cells() -> None:
+    """scenarios/usc_had_authors_grid.yaml promises the script's 24 cells: each of its points
+    resolves to the scenario the script runs for that (algorithm, rate, seed), name and
+    output settings aside."""
+    from fedmobile_actors.scenario import load_scenario
+    from fedmobile_actors.scenario.sweep import expand_sweep
+
+    grid_file = Path(__file__).resolve().parents[2] / "scenarios" / "usc_had_authors_grid.yaml"
+    points = expand_sweep(load_scenario(grid_file))
+
+    def settings(scenario: Any) -> dict[str, Any]:
+        data = scenario.model_dump(mode="json")
+        for key in ("name", "output", "base_dir"):
+            data.pop(key, None)
+        return data
+
+    by_cell = {
+        (p.params["variant"], p.params["modalities.training_dropout.0.rate"], p.params["seed"]): p
+        for p in points
+    }
+    assert sorted(by_cell) == sorted((c.algorithm, c.rate, c.seed) for c in grid(50))
+    for cell in grid(50):
+        script = load_scenario(SCENARIO, overrides(cell, 10))
+        assert settings(by_cell[cell.algorithm, cell.rate, cell.seed].scenario) == settings(
+            script
+        ), cell.name

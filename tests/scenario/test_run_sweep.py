@@ -128,3 +128,27 @@ def test_ray_sweeps_run_cells_concurrently_up_to_parallel(
     assert worker_count(scenario, 3) == 2
     unset = load_scenario(write(text), ["runtime.backend=ray", "sweep.parallel=null"])
     assert worker_count(unset, 3) == 3
+
+
+@pytest.mark.integration
+def test_variants_run_tabulate_and_plot_by_name(write: Callable[..., Path], tmp_path: Path) -> None:
+    """Two named variants (FedAvg, and FedProx with its own mu) x one grid value: four rows
+    whose `variant` column names each, one summary row per variant and grid value, and a
+    plot per swept parameter, the variant included."""
+    text = tiny(tmp_path / "out", "    algorithm.lr: [0.05]", "[0, 1]", plots=True).replace(
+        "sweep:\n",
+        "sweep:\n  variants:\n    avg: {algorithm.name: fedavg}\n"
+        "    prox: {algorithm.name: fedprox, algorithm.mu: 0.1}\n",
+    )
+    sweep_dir = run_sweep(load_scenario(write(text)), quiet=True)
+    rows = read_table(sweep_dir)
+    assert [(r["variant"], r["seed"], r["status"]) for r in rows] == [
+        ("avg", "0", "finished"),
+        ("avg", "1", "finished"),
+        ("prox", "0", "finished"),
+        ("prox", "1", "finished"),
+    ]
+    with (sweep_dir / "sweep_summary.csv").open(encoding="utf-8") as handle:
+        summary = list(csv.DictReader(handle))
+    assert [r["variant"] for r in summary] == ["avg", "prox"]
+    assert (sweep_dir / "plots" / "sweep-variant.png").is_file()

@@ -116,8 +116,103 @@ def test_scenario_without_sweep_block_is_an_error(write: Callable[..., Path]) ->
         ("study_correlated_availability", 10),
         ("study_stragglers", 9),
         ("study_missing_modality", 27),
+        ("usc_had_authors_grid", 24),
     ],
 )
 def test_bundled_sweeps_expand(name: str, runs: int) -> None:
     """The library's sweep files expand to the number of runs their comments promise."""
     assert len(expand_sweep(load_scenario(SCENARIOS / f"{name}.yaml"))) == runs
+
+
+VARIANTS = """
+name: methods
+sweep:
+  variants:
+    plain: {algorithm.name: fedavg}
+    heavy: {algorithm.name: fedavg, algorithm.momentum: 0.9, fleet.failure_prob: 0.2}
+  grid:
+    algorithm.lr: [0.01, 0.1]
+  seeds: [0, 1]
+"""
+
+
+def test_variants_set_their_paths_together_and_cross_the_grid(write: Callable[..., Path]) -> None:
+    """2 variants x 2 grid values x 2 seeds, variants outermost; each variant's paths are set
+    together in its points, its name is a param and the first part of the run name."""
+    points = expand_sweep(load_scenario(write(VARIANTS)))
+    assert [(p.params["variant"], p.params["algorithm.lr"], p.params["seed"]) for p in points] == [
+        (v, lr, s) for v in ("plain", "heavy") for lr in (0.01, 0.1) for s in (0, 1)
+    ]
+    heavy = points[-1].scenario
+    assert (heavy.algorithm.momentum, heavy.fleet.failure_prob, heavy.algorithm.lr) == (
+        0.9,
+        0.2,
+        0.1,
+    )
+    assert (
+        points[0].scenario.fleet.failure_prob == load_scenario(write("name: x")).fleet.failure_prob
+    )
+    assert points[0].scenario.name == "methods-variant=plain-lr=0.01-seed=0"
+
+
+def test_a_sweep_without_variants_has_no_variant_param(write: Callable[..., Path]) -> None:
+    assert all("variant" not in p.params for p in expand_sweep(load_scenario(write(GRID))))
+
+
+@pytest.mark.parametrize(
+    ("variants", "grid", "expected"),
+    [
+        ("{v: {algorithm.lr: 0.5}}", "{algorithm.lr: [0.1]}", "['algorithm.lr']: also set by"),
+        (
+            "{v: {fleet.availability.p_online: 0.5}}",
+            "{fleet.availability: [{model: always}]}",
+            "['fleet.availability.p_online']: also set by sweep.grid['fleet.availability']",
+        ),
+        ("{v: {seed: 3}}", "{}", "sweep.variants['v']['seed']: cannot be swept"),
+        ("{v: {fleet.nonsense: 1}}", "{}", "sweep.variants['v']['fleet.nonsense']"),
+        ("{v: {fleet.failure_prob: 7}}", "{}", "sweep.variants['v']: fleet.failure_prob: value 7"),
+        ("{v: {}}", "{}", "sweep.variants['v']: value {}: needs at least one"),
+        ("{'a b': {algorithm.lr: 0.5}}", "{}", "['a b']: key 'a b': not a valid name"),
+    ],
+)
+def test_a_wrong_variant_is_named_at_load_time(
+    write: Callable[..., Path], variants: str, grid: str, expected: str
+) -> None:
+    """Each mistake in a variant fails before the first run, with the variant and path named."""
+    text = f"sweep: {{variants: {variants}, grid: {grid}}}\n"
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(write(text))
+    assert any(expected in line for line in info.value.problems), info.value.problems
+
+
+def test_a_grid_key_inside_a_variant_section_refines_it(write: Callable[..., Path]) -> None:
+    """The variant sets a whole section, the grid one field inside it, set after the variant."""
+    text = """
+sweep:
+  variants:
+    markov: {fleet.availability: {model: markov, mean_on_s: 30, mean_off_s: 15}}
+  grid:
+    fleet.availability.mean_on_s: [60, 90]
+"""
+    points = expand_sweep(load_scenario(write(text)))
+    assert [p.scenario.fleet.availability for p in points] == [
+        MarkovAvailability(mean_on_s=60, mean_off_s=15),
+        MarkovAvailability(mean_on_s=90, mean_off_s=15),
+    ]
+
+
+def test_a_grid_value_is_checked_under_every_variant(write: Callable[..., Path]) -> None:
+    """Every variant runs at every grid point, so a grid value that does not fit one variant
+    fails at load time, naming the variant."""
+    text = """
+sweep:
+  variants:
+    markov: {fleet.availability: {model: markov, mean_on_s: 30, mean_off_s: 15}}
+    always: {fleet.availability: {model: always}}
+  grid:
+    fleet.availability.mean_on_s: [60]
+"""
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(write(text))
+    [line] = info.value.problems
+    assert "sweep.grid['fleet.availability.mean_on_s'][0] with variant 'always'" in line
