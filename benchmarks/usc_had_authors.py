@@ -13,6 +13,10 @@ rounds) in ``--runs-dir``, through the driver's own ``resume``. The report (a se
 docs/results.md between markers, and docs/images/usc_had_authors.png) is written from the file:
 
     python -m benchmarks.usc_had_authors --report --rounds 50
+
+The same 24 cells run as one sweep (on a Ray cluster, say) with ``fedmobile sweep
+scenarios/usc_had_authors_grid.yaml``; ``--from-sweep SWEEP_DIR`` adds its finished cells to
+the results file.
 """
 
 from __future__ import annotations
@@ -205,6 +209,38 @@ def run_cell(
     # generator) are only for resuming an unfinished cell.
     shutil.rmtree(run_dir.path / "checkpoints", ignore_errors=True)
     return to_record(cell, rows, run_wall_s(rows))
+
+
+def import_sweep(sweep_dir: Path, results: Path) -> int:
+    """Records for the finished cells of a ``fedmobile sweep scenarios/usc_had_authors_grid.yaml``
+    run (on a cluster, say), appended to ``results``; cells already there are kept. Returns how
+    many were added. The sweep's cells are the script's (a test checks that the scenarios are
+    the same), so a cell measured either way gives the same record."""
+    from fedmobile_actors.report.run_dir import RunDir
+
+    table = sweep_dir / "sweep.json"
+    if not table.is_file():
+        raise SystemExit(f"{sweep_dir}: no sweep.json; is it a sweep directory?")
+    done = {record_key(r) for r in read_results(results)}
+    added = 0
+    for row in json.loads(table.read_text()):
+        if row.get("status") != "finished":
+            continue
+        algorithm = str(row.get("variant"))
+        if algorithm not in ALGORITHMS:
+            raise SystemExit(
+                f"{sweep_dir}: cell {row.get('cell')}: variant {algorithm!r} is not one of "
+                f"{', '.join(ALGORITHMS)}; is it a sweep of usc_had_authors_grid.yaml?"
+            )
+        rows = RunDir.open(sweep_dir / row["run"]).read_metrics()
+        rate = float(row["modalities.training_dropout.0.rate"])
+        cell = Cell(algorithm, rate, int(row["seed"]), len(rows))
+        if cell.key() in done:
+            continue
+        append_result(to_record(cell, rows, run_wall_s(rows)), results)
+        done.add(cell.key())
+        added += 1
+    return added
 
 
 def run_grid(args: argparse.Namespace) -> None:
@@ -427,6 +463,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--commit", action="store_true", help="git-commit the JSON per cell")
     parser.add_argument("--report", action="store_true", help="write the docs section and plot")
+    parser.add_argument(
+        "--from-sweep",
+        metavar="SWEEP_DIR",
+        default=None,
+        help="add the finished cells of a sweep of scenarios/usc_had_authors_grid.yaml",
+    )
     parser.add_argument("--verbose", action="store_true", help="show each run's progress")
     parser.add_argument(
         "--time-rounds", type=int, default=0, help="only time this many rounds per algorithm"
@@ -437,6 +479,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if args.report:
         write_report(args.rounds, results=Path(args.results))
+        return
+    if args.from_sweep:
+        added = import_sweep(Path(args.from_sweep), Path(args.results))
+        print(f"{added} cell(s) added to {args.results}", file=sys.stderr)
         return
     run_grid(args)
 

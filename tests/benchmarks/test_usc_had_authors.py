@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from benchmarks.usc_had_authors import (
     SCENARIO,
     Cell,
@@ -202,3 +204,45 @@ def test_the_grid_sweep_file_runs_the_scripts_cells() -> None:
         assert settings(by_cell[cell.algorithm, cell.rate, cell.seed].scenario) == settings(
             script
         ), cell.name
+
+
+def test_a_sweep_of_the_grid_file_gives_the_scripts_records(tmp_path: Path) -> None:
+    """The grid file swept (FedAvg at rate 0.8, seed 0, one round, on the tiny release) and
+    imported with --from-sweep gives the record the script's own run gives, bit for bit;
+    importing again adds nothing."""
+    from fedmobile_actors.orchestration.sweep import run_sweep
+    from fedmobile_actors.scenario import load_scenario
+
+    release = write_release(tmp_path / "usc")
+    tiny = _tiny(release, tmp_path)
+    grid_file = Path(__file__).resolve().parents[2] / "scenarios" / "usc_had_authors_grid.yaml"
+    sweep = load_scenario(
+        grid_file,
+        [
+            *tiny,
+            "rounds.rounds=1",
+            "sweep.variants={fedavg: {algorithm.name: fedavg}}",
+            "sweep.grid={modalities.training_dropout.0.rate: [0.8]}",
+            "sweep.seeds=[0]",
+            f"output.dir={tmp_path / 'sweeps'}",
+            "output.plots=false",
+        ],
+    )
+    sweep_dir = run_sweep(sweep, quiet=True)
+    imported = tmp_path / "imported.json"
+    main(["--from-sweep", str(sweep_dir), "--results", str(imported)])
+    main(["--from-sweep", str(sweep_dir), "--results", str(imported)])
+    script = tmp_path / "script.json"
+    args = ["--rounds", "1", "--algorithms", "fedavg", "--rates", "0.8", "--seeds", "0"]
+    args += ["--results", str(script), "--runs-dir", str(tmp_path / "runs")]
+    main([*args, *(x for o in tiny for x in ("--override", o))])
+    (mine,) = read_results(imported)
+    (theirs,) = read_results(script)
+    assert {k: v for k, v in mine.items() if k != "wall_s"} == {
+        k: v for k, v in theirs.items() if k != "wall_s"
+    }
+
+
+def test_importing_something_else_names_the_problem(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match=r"no sweep\.json"):
+        main(["--from-sweep", str(tmp_path), "--results", str(tmp_path / "r.json")])
