@@ -408,6 +408,10 @@ def swept_parameters(rows: Sequence[SweepRow]) -> list[str]:
 
 
 def _algorithm(params: dict[str, Any], summary: dict[str, Any]) -> str:
+    """What a curve is of: a sweep variant's name (it names the method and its own settings),
+    else the algorithm."""
+    if "variant" in params:
+        return str(params["variant"])
     return str(params.get("algorithm.name", summary.get("algorithm", "run")))
 
 
@@ -429,11 +433,11 @@ def _series(
 ) -> dict[str, dict[Any, list[float]]]:
     """label -> x -> values over seeds; a label is the algorithm plus the other swept params,
     written as people read them (``availability=markov(mean_on_s=30, ...)``)."""
-    others = [p for p in swept_parameters(rows) if p != param]
+    others = [p for p in swept_parameters(rows) if p not in (param, "variant")]
     labels = {p: labels_for([params.get(p) for params, _ in rows]) for p in [*others, param]}
     series: dict[str, dict[Any, list[float]]] = {}
     for params, summary in rows:
-        head = [] if param == "algorithm.name" else [_algorithm(params, summary)]
+        head = [] if param in ("algorithm.name", "variant") else [_algorithm(params, summary)]
         rest = setting_label({p: params.get(p) for p in others}, labels) if others else ""
         label = ", ".join([*head, *([rest] if rest else [])]) or "runs"
         value = value_of(summary)

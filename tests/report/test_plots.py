@@ -87,6 +87,23 @@ def test_sweep_plots_one_file_per_swept_parameter(
     assert is_png(written[0])
 
 
+def test_a_sweep_variant_names_its_curves(tmp_path: Path, make_run: Callable[..., RunDir]) -> None:
+    """With named variants a curve is the variant (it names the method and its settings), not
+    "fedavg, variant=plain"; over the variants themselves the other swept settings label the curves."""
+    from fedmobile_actors.report.plots import _series
+
+    name = {"fedavg": "plain", "fedmobile": "filled"}
+    rows = [
+        ({"variant": name[params["algorithm.name"]], **params}, summary)
+        for params, summary in sweep_rows(tmp_path, make_run)
+    ]
+    by_overcommit = _series(rows, "rounds.overcommit", lambda s: 0.5)
+    assert set(by_overcommit) == {"plain", "filled"}
+    by_variant = _series(rows, "variant", lambda s: 0.5)
+    assert set(by_variant) == {f"overcommit={o}" for o in ("1.0", "1.5", "2.0")}
+    assert "variant" in swept_parameters(rows)
+
+
 def test_sweep_over_a_categorical_parameter_and_over_algorithms_only(
     tmp_path: Path, make_run: Callable[..., RunDir]
 ) -> None:
