@@ -89,7 +89,8 @@ def test_sweep_plots_one_file_per_swept_parameter(
 
 def test_a_sweep_variant_names_its_curves(tmp_path: Path, make_run: Callable[..., RunDir]) -> None:
     """With named variants a curve is the variant (it names the method and its settings), not
-    "fedavg, variant=plain"; over the variants themselves the other swept settings label the curves."""
+    "fedavg, variant=plain"; over the variants themselves the other swept settings label the
+    curves."""
     from fedmobile_actors.report.plots import _series
 
     name = {"fedavg": "plain", "fedmobile": "filled"}
