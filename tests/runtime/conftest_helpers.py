@@ -48,3 +48,37 @@ def metrics_of(backend: Backend) -> list[dict[str, Any]]:
         rows.append(comparable(out.metrics))
     backend.shutdown()
     return rows
+
+
+#: A plug-in strategy whose host process exits on its second task of round 2, once per run (a
+#: marker file says it happened): a host killed mid-batch, after it has streamed a result.
+#: ``{module}`` and ``{base}`` name the strategy it extends.
+_DIES_ONCE = """
+import os
+
+from {module} import {base}
+
+
+class DiesOnce({base}):
+    calls = 0
+
+    def local_update(self, payload, data, phone_id, base_version, task_id, phone_state=None):
+        marker = self.context.algorithm.options["marker"]
+        if base_version == 1:
+            DiesOnce.calls += 1
+            if DiesOnce.calls == 2 and not os.path.exists(marker):
+                open(marker, "w").close()
+                os._exit(1)
+        return super().local_update(payload, data, phone_id, base_version, task_id, phone_state)
+"""
+
+
+def dies_once_plugin(directory: Any, module: str, base: str) -> tuple[str, Any]:
+    """Write the dying strategy (extending ``module.base``) into ``directory`` as a module of
+    its own; return its algorithm name (``module:DiesOnce``) and the marker file's path. The
+    caller puts ``directory`` on ``sys.path``."""
+    name = f"tmp_dies_once_{base.lower()}"
+    (directory / f"{name}.py").write_text(
+        _DIES_ONCE.format(module=module, base=base), encoding="utf-8"
+    )
+    return f"{name}:DiesOnce", directory / "died"

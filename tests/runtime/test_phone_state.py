@@ -14,7 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest_helpers import comparable, metrics_of  # type: ignore[import-not-found]
+from conftest_helpers import (  # type: ignore[import-not-found]
+    comparable,
+    dies_once_plugin,
+    metrics_of,
+)
 
 from fedmobile_actors.cli.main import main
 from fedmobile_actors.orchestration.driver import run_scenario
@@ -219,30 +223,6 @@ def test_local_batchnorm_on_ray_matches_in_process(
     assert metrics_of(ray_run) == expected
 
 
-STATEFUL_DIES_ONCE = """
-import os
-
-from fedmobile_actors.algorithms.fedavg_local_momentum import FedAvgLocalMomentum
-
-
-class StatefulDiesOnce(FedAvgLocalMomentum):
-    '''Local momentum whose host process exits on its second task of round 2, once per run
-    (a marker file says it happened): a stateful host killed mid-batch, after it has streamed
-    a result and chained no state back yet.'''
-
-    calls = 0
-
-    def local_update(self, payload, data, phone_id, base_version, task_id, phone_state=None):
-        marker = self.context.algorithm.options["marker"]
-        if base_version == 1:
-            StatefulDiesOnce.calls += 1
-            if StatefulDiesOnce.calls == 2 and not os.path.exists(marker):
-                open(marker, "w").close()
-                os._exit(1)
-        return super().local_update(payload, data, phone_id, base_version, task_id, phone_state)
-"""
-
-
 @pytest.mark.integration
 def test_a_stateful_host_dying_mid_batch_reruns_it_from_the_same_states(
     ray_session: Any,
@@ -255,9 +235,10 @@ def test_a_stateful_host_dying_mid_batch_reruns_it_from_the_same_states(
     rounds' too, which train from the states) equals the in-process run's."""
     from fedmobile_actors.runtime.ray_backend import RayBackend
 
-    (tmp_path / "tmp_stateful_dies_once.py").write_text(STATEFUL_DIES_ONCE, encoding="utf-8")
+    name, marker = dies_once_plugin(
+        tmp_path, "fedmobile_actors.algorithms.fedavg_local_momentum", "FedAvgLocalMomentum"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
-    marker = tmp_path / "died"
     shape = {
         "fleet": {"phones": 8, "failure_prob": 0.0},
         "rounds": {"rounds": 3, "clients_per_round": 8, "overcommit": 1.0},
@@ -265,7 +246,7 @@ def test_a_stateful_host_dying_mid_batch_reruns_it_from_the_same_states(
     expected = metrics_of(InProcessBackend(stateful(make_tiny, **shape)))
     algorithm = {
         **STATEFUL,
-        "name": "tmp_stateful_dies_once:StatefulDiesOnce",
+        "name": name,
         "options": {"marker": str(marker)},
     }
     scenario = make_tiny(**shape, algorithm=algorithm, runtime={"backend": "ray", "hosts": 2})

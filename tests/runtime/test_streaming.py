@@ -8,7 +8,11 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import pytest
-from conftest_helpers import comparable, metrics_of  # type: ignore[import-not-found]
+from conftest_helpers import (  # type: ignore[import-not-found]
+    comparable,
+    dies_once_plugin,
+    metrics_of,
+)
 
 from fedmobile_actors.algorithms.fedavg import FedAvg
 from fedmobile_actors.algorithms.strategy import (
@@ -100,29 +104,6 @@ def test_ray_batches_per_host_give_in_process_bits(
     assert metrics_of(RayBackend(scenario)) == expected
 
 
-DIES_ONCE = """
-import os
-
-from fedmobile_actors.algorithms.fedavg import FedAvg
-
-
-class DiesOnce(FedAvg):
-    '''FedAvg whose host process exits on its second task of round 2, once per run (a marker
-    file says it happened): a host killed mid-batch, after it has streamed a result.'''
-
-    calls = 0
-
-    def local_update(self, payload, data, phone_id, base_version, task_id, phone_state=None):
-        marker = self.context.algorithm.options["marker"]
-        if base_version == 1:
-            DiesOnce.calls += 1
-            if DiesOnce.calls == 2 and not os.path.exists(marker):
-                open(marker, "w").close()
-                os._exit(1)
-        return super().local_update(payload, data, phone_id, base_version, task_id, phone_state)
-"""
-
-
 @pytest.mark.integration
 def test_a_host_dying_mid_batch_reruns_it_with_the_same_bits(
     ray_session: Any,
@@ -134,15 +115,14 @@ def test_a_host_dying_mid_batch_reruns_it_with_the_same_bits(
     the batch, and every metric equals the in-process run's."""
     from fedmobile_actors.runtime.ray_backend import RayBackend
 
-    (tmp_path / "tmp_dies_once.py").write_text(DIES_ONCE, encoding="utf-8")
+    name, marker = dies_once_plugin(tmp_path, "fedmobile_actors.algorithms.fedavg", "FedAvg")
     monkeypatch.syspath_prepend(str(tmp_path))
-    marker = tmp_path / "died"
     shape = {
         "fleet": {"phones": 8, "failure_prob": 0.0},
         "rounds": {"rounds": 3, "clients_per_round": 8, "overcommit": 1.0},
     }
     expected = metrics_of(InProcessBackend(make_tiny(**shape)))
-    algorithm = {"name": "tmp_dies_once:DiesOnce", "options": {"marker": str(marker)}}
+    algorithm = {"name": name, "options": {"marker": str(marker)}}
     scenario = make_tiny(**shape, algorithm=algorithm, runtime={"backend": "ray", "hosts": 2})
     assert metrics_of(RayBackend(scenario)) == expected
     assert marker.exists()  # a host really died
