@@ -83,19 +83,33 @@ def test_grid_continues_where_it_stopped(tmp_path: Path, capsys: Any) -> None:
     assert "2 of 2 cells already" in capsys.readouterr().err
 
 
+def _record(
+    algorithm: str,
+    seed: int,
+    final: float,
+    best: float | None = None,
+    per_round: list[float] | None = None,
+    wall_s: float = 1.0,
+) -> dict[str, Any]:
+    """A 3-round record at rate 0.8 with what the report reads (pooled = final)."""
+    record = {
+        "algorithm": algorithm,
+        "rate": 0.8,
+        "seed": seed,
+        "rounds": 3,
+        "final_accuracy": final,
+        "best_accuracy": final if best is None else best,
+        "pooled_final_accuracy": final,
+        "wall_s": wall_s,
+    }
+    if per_round is not None:
+        record["accuracy_per_round"] = per_round
+    return record
+
+
 def test_report_is_written_from_the_file(tmp_path: Path) -> None:
     records = [
-        {
-            "algorithm": a,
-            "rate": 0.8,
-            "seed": s,
-            "rounds": 3,
-            "final_accuracy": acc,
-            "best_accuracy": acc + 0.01,
-            "pooled_final_accuracy": acc,
-            "accuracy_per_round": [acc - 0.1, acc + 0.01, acc],
-            "wall_s": 5.0,
-        }
+        _record(a, s, acc, best=acc + 0.01, per_round=[acc - 0.1, acc + 0.01, acc], wall_s=5.0)
         for a, acc in (("fedavg", 0.6), ("fedmobile_authors", 0.7))
         for s in (0, 1)
     ]
@@ -120,19 +134,7 @@ def test_the_gap_to_fedavg_is_paired_by_seed() -> None:
     finals = {("fedavg", 0): 0.80, ("fedavg", 1): 0.70}
     finals |= {("fedmobile_authors", 0): 0.79, ("fedmobile_authors", 1): 0.72}
     finals[("fedmobile_authors", 2)] = 0.99
-    records = [
-        {
-            "algorithm": a,
-            "rate": 0.8,
-            "seed": s,
-            "rounds": 3,
-            "final_accuracy": acc,
-            "best_accuracy": acc,
-            "pooled_final_accuracy": acc,
-            "wall_s": 1.0,
-        }
-        for (a, s), acc in finals.items()
-    ]
+    records = [_record(a, s, acc) for (a, s), acc in finals.items()]
     rows = {r["algorithm"]: r for r in summary_rows(records, 3)}
     assert rows["fedmobile_authors"]["vs_fedavg"] == "+0.50 ± 1.50 (1/2 ahead)"
     assert rows["fedavg"]["vs_fedavg"] == ""
