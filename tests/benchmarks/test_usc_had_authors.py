@@ -142,6 +142,22 @@ def test_the_gap_to_fedavg_is_paired_by_seed() -> None:
     assert alone[0]["vs_fedavg"] == "-"
 
 
+def test_the_tail_gap_averages_the_last_rounds_per_seed() -> None:
+    """The same pairing over the mean of the last rounds (all 3 of a 3-round record): the final
+    rounds tie at seed 0, but the other method is 4 points behind over its tail. A record
+    without a per-round curve has no tail and is left out of the pairing."""
+    records = [
+        _record("fedavg", 0, 0.80, per_round=[0.80, 0.80, 0.80]),
+        _record("fedavg", 1, 0.70, per_round=[0.70, 0.70, 0.70]),
+        _record("fedmobile_authors", 0, 0.80, per_round=[0.74, 0.74, 0.80]),
+        _record("fedmobile_authors", 1, 0.71),
+    ]
+    rows = {r["algorithm"]: r for r in summary_rows(records, 3)}
+    assert rows["fedmobile_authors"]["vs_fedavg"] == "+0.50 ± 0.50 (1/2 ahead)"
+    assert rows["fedmobile_authors"]["vs_fedavg_tail"] == "-4.00 (0/1 ahead)"
+    assert "last 10, paired" in report_markdown(records, 3)
+
+
 def test_an_interrupted_cell_resumes_from_its_checkpoint(tmp_path: Path, capsys: Any) -> None:
     """A cell cut after round 1 is resumed in its run directory, not started again, and gives
     the rows a whole run gives."""
