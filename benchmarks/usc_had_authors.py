@@ -342,12 +342,12 @@ def summary_rows(records: list[dict[str, Any]], rounds: int) -> list[dict[str, A
                 )
             },
             "wall_s": float(np.mean([r["wall_s"] for r in rs])),
-            "vs_fedavg": paired_gap(rs, groups.get(("fedavg", rate), []))
-            if algorithm != "fedavg"
-            else "",
-            "vs_fedavg_tail": paired_gap(rs, groups.get(("fedavg", rate), []), tail_mean)
-            if algorithm != "fedavg"
-            else "",
+            **{
+                column: ""
+                if algorithm == "fedavg"
+                else paired_gap(rs, groups.get(("fedavg", rate), []), value)
+                for column, value in (("vs_fedavg", final_accuracy), ("vs_fedavg_tail", tail_mean))
+            },
         }
         for (algorithm, rate), rs in ordered
     ]
@@ -368,7 +368,7 @@ def tail_mean(record: dict[str, Any]) -> float | None:
     curve = record.get("accuracy_per_round")
     if not curve:
         return None
-    return float(np.mean([float(a) for a in curve[-TAIL_ROUNDS:]]))
+    return float(np.mean(curve[-TAIL_ROUNDS:]))
 
 
 def paired_gap(
