@@ -431,6 +431,8 @@ def write_plot(records: list[dict[str, Any]], rounds: int, path: Path = PLOT) ->
     rates = sorted({float(r["rate"]) for r in records if int(r["rounds"]) == rounds})
     fig = Figure(figsize=(5.5 * max(1, len(rates)), 4))
     axes = fig.subplots(1, max(1, len(rates)), squeeze=False)[0]
+    # One colour per algorithm in every panel, so a line means the same method across rates.
+    colours = {a: f"C{i}" for i, a in enumerate(ALGORITHMS)}
     for ax, rate in zip(axes, rates or [0.0], strict=False):
         for algorithm in ALGORITHMS:
             curves = [
@@ -444,8 +446,10 @@ def write_plot(records: list[dict[str, Any]], rounds: int, path: Path = PLOT) ->
                 continue
             c = 100 * np.array(curves, dtype=float)
             x = np.arange(1, c.shape[1] + 1)
-            ax.plot(x, c.mean(axis=0), label=f"{algorithm} ({len(curves)} seeds)")
-            ax.fill_between(x, c.min(axis=0), c.max(axis=0), alpha=0.2)
+            seeds = f"{len(curves)} seed" + ("s" if len(curves) > 1 else "")
+            colour = colours[algorithm]
+            ax.plot(x, c.mean(axis=0), color=colour, label=f"{algorithm} ({seeds})")
+            ax.fill_between(x, c.min(axis=0), c.max(axis=0), color=colour, alpha=0.2)
         ax.set_title(f"USC-HAD, authors' protocol, acc dropout {rate}")
         ax.set_xlabel("round")
         ax.set_ylabel("mean per-phone test accuracy (%)")
