@@ -52,6 +52,7 @@ from fedmobile_actors.algorithms.training import Batchable, LocalOptimizer
 from fedmobile_actors.data.dataset import LocalData, MultimodalDataset
 from fedmobile_actors.data.step_dropout import StepDropoutSampler
 from fedmobile_actors.errors import ScenarioError
+from fedmobile_actors.scenario.schema import AlgorithmConfig
 from fedmobile_actors.seeding import SERVER, int_seed
 
 #: Prefix of the generator's arrays in the global state and the payload.
@@ -107,6 +108,10 @@ class FedMobileAuthors(FedAvg):
     name = "fedmobile_authors"
     stateful: ClassVar[bool] = True
     model_needs: ClassVar[frozenset[str]] = frozenset({"modality_encoders", "linear_head"})
+
+    @classmethod
+    def reads_test_set(cls, algorithm: AlgorithmConfig) -> bool:
+        return algorithm.fedmobile_authors.selection_split == "test_leaky"
 
     def __init__(self, context: AlgorithmContext) -> None:
         super().__init__(context)
@@ -280,6 +285,14 @@ class FedMobileAuthors(FedAvg):
 
     def _select(self, models: Sequence[Arrays], last: float) -> list[int]:
         """Indices of the models kept: local accuracy + prefix gain > last round's accuracy."""
+        local, gains = self._selection_scores(models, last)
+        return kept_models(local, gains, last)
+
+    def _selection_scores(
+        self, models: Sequence[Arrays], last: float
+    ) -> tuple[list[float], list[float]]:
+        """Each model's local accuracy on the selection set, and the gain over ``last`` of the
+        prefix average of models 0..k (run with model 0's BatchNorm statistics)."""
         n = len(models)
         local, acc = [], 0.0
         for m in models:
@@ -314,8 +327,7 @@ class FedMobileAuthors(FedAvg):
                 )
             # The prefix model runs with the first model's BatchNorm statistics, as there.
             gains.append(self._score({**prefix, **self._local_of(models[0])}) - last)
-        kept = [i for i in range(n) if local[i] + gains[i] > last]
-        return kept if len(kept) > 3 else list(range(n))
+        return local, gains
 
     def _combine_generators(
         self, state: GlobalState, updates: Sequence[ClientUpdate], shared: Arrays
@@ -407,6 +419,13 @@ class FedMobileAuthors(FedAvg):
             logits = self.model.head(self.generator(y, rng))
             correct += int((logits.argmax(dim=1) == y).sum())
         return correct / max(len(labels), 1)
+
+
+def kept_models(local: Sequence[float], gains: Sequence[float], last: float) -> list[int]:
+    """The public code's rule: model k is kept when its local accuracy plus its prefix gain
+    beats last round's accuracy; with three or fewer kept, all are."""
+    kept = [i for i in range(len(local)) if local[i] + gains[i] > last]
+    return kept if len(kept) > 3 else list(range(len(local)))
 
 
 @torch.no_grad()

@@ -29,8 +29,9 @@ class AlgorithmContext:
     phone cannot be learned by any generator, and strategies zero-fill it.
     ``proxy`` is the server's labelled proxy set (None when the scenario has none); phones never
     receive it. ``step_dropout`` is the scenario's training-time dropout (redrawn every step).
-    ``leaky_test`` is the test set, handed over only when a strategy is configured to leak it
-    (``fedmobile_authors.selection_split: test_leaky``), so the leak is never silent.
+    ``leaky_test`` is the test set, handed over only when the strategy's ``reads_test_set`` says
+    its configuration leaks it (``fedmobile_authors.selection_split: test_leaky``), so the leak
+    is never silent.
     ``device`` is where this process trains ("cpu", or "cuda" on a host given a GPU; see
     ``algorithms/device.py``); a strategy that declares ``trains_on_gpu`` keeps its model there.
     """
@@ -168,6 +169,12 @@ class Strategy(ABC):
 
     def __init__(self, context: AlgorithmContext) -> None:
         self.context = context
+
+    @classmethod
+    def reads_test_set(cls, algorithm: AlgorithmConfig) -> bool:
+        """Whether this configuration scores server decisions on the test set. Only then does
+        the context carry ``leaky_test``: a strategy must say it leaks before it can."""
+        return False
 
     @abstractmethod
     def initial_state(self) -> GlobalState:

@@ -14,6 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
+from fedmobile_actors.algorithms.registry import strategy_class
 from fedmobile_actors.algorithms.strategy import AlgorithmContext
 from fedmobile_actors.data import (
     DatasetSplit,
@@ -274,9 +275,7 @@ def main_values(shared: SharedData, column: str) -> list[int]:
 def _leaks_test(scenario: Scenario) -> bool:
     """Whether the strategy is configured to score its decisions on the test set (and says so)."""
     algo = scenario.algorithm
-    return algo.name == "fedmobile_authors" and (
-        algo.fedmobile_authors.selection_split == "test_leaky"
-    )
+    return strategy_class(algo.name).reads_test_set(algo)
 
 
 def _load_shared(scenario: Scenario) -> SharedData:

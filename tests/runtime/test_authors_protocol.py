@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 from conftest_helpers import metrics_of  # type: ignore[import-not-found]
 
+from fedmobile_actors.algorithms.fedavg import FedAvg
 from fedmobile_actors.orchestration.driver import resume_run, run_scenario
 from fedmobile_actors.report.run_dir import RunDir
 from fedmobile_actors.runtime.inprocess import InProcessBackend
 from fedmobile_actors.runtime.world import World
 from fedmobile_actors.scenario import Scenario
+from fedmobile_actors.scenario.schema import AlgorithmConfig
 
 SUBJECTS = {"source": {"kind": "synthetic", "samples": 600, "num_classes": 4, "subjects": 6}}
 AUTHORS: dict[str, Any] = {
@@ -49,6 +51,31 @@ def test_phone_test_is_the_held_out_windows_of_its_subject(
         assert all(bool(mask.all()) for mask in own.present.values())  # complete test sets
         seen.append(len(own))
     assert sum(seen) == len(world.split.test)
+
+
+class LeakingFedAvg(FedAvg):
+    """A user's strategy that says it reads the test set."""
+
+    @classmethod
+    def reads_test_set(cls, algorithm: AlgorithmConfig) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "leaks"),
+    [
+        ({"name": "fedavg"}, False),
+        ({**AUTHORS["algorithm"], "fedmobile_authors": {"selection_split": "validation"}}, False),
+        ({**AUTHORS["algorithm"], "fedmobile_authors": {"selection_split": "test_leaky"}}, True),
+        ({"name": f"{__name__}:LeakingFedAvg"}, True),
+    ],
+)
+def test_only_a_strategy_that_says_it_leaks_gets_the_test_set(
+    make_tiny: Callable[..., Scenario], algorithm: dict[str, Any], leaks: bool
+) -> None:
+    world = World.build(make_tiny(**{**AUTHORS, "algorithm": algorithm}))
+    context = world.context()
+    assert (context.leaky_test is world.split.test) if leaks else context.leaky_test is None
 
 
 def test_per_phone_accuracy_only_when_asked(make_tiny: Callable[..., Scenario]) -> None:
