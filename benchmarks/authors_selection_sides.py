@@ -63,8 +63,8 @@ ROUNDS_LOG: list[dict[str, Any]] = []
 class SideBySideSelection(FedMobileAuthors):
     """``fedmobile_authors`` that also records what its selection rule decides on each set.
 
-    It sees the test set only because its configuration says it leaks (``test_leaky``), as the
-    strategy it extends; with ``validation`` it has no test set to compare against and says so.
+    It declares that it reads the test set (``reads_test_set``) whichever set drives, since it
+    scores both; the run's own decisions, and the Shapley utility, use the driving set only.
     """
 
     @classmethod
