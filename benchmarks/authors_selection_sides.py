@@ -269,8 +269,8 @@ def report_markdown(records: Sequence[Mapping[str, Any]]) -> str:
     lines.append(
         "\nA phone is kept when local + prefix − 2 × threshold > 0 (the margin, averaged over "
         "phones and rounds, in points); the prefix model is the average of models 0..k with "
-        "phone 0's BatchNorm statistics. Every row's run matched the grid's record of the same "
-        "cell bit for bit where the grid has it: "
+        "phone 0's BatchNorm statistics. Whether each row's per-phone accuracies are the grid's "
+        "record of the same cell bit for bit (None: the grid has no such cell): "
         + ", ".join(f"{r['grid_cell']} {r['matches_grid']}" for r in records)
         + "."
     )
