@@ -208,7 +208,13 @@ def run_cell(
     # The record holds what the table needs; the checkpoints (161 MB each with the authors'
     # generator) are only for resuming an unfinished cell.
     shutil.rmtree(run_dir.path / "checkpoints", ignore_errors=True)
-    return to_record(cell, rows, run_wall_s(rows))
+    return with_platform(to_record(cell, rows, run_wall_s(rows)), info.platform)
+
+
+def with_platform(record: dict[str, Any], platform: dict[str, str] | None) -> dict[str, Any]:
+    """The record with the CPU and builds its run started on (from run.json), when known: the
+    same cell measured on another machine differs in the last bits (docs/results.md)."""
+    return record if platform is None else {**record, "platform": platform}
 
 
 def import_sweep(sweep_dir: Path, results: Path) -> int:
@@ -232,12 +238,14 @@ def import_sweep(sweep_dir: Path, results: Path) -> int:
                 f"{sweep_dir}: cell {row.get('cell')}: variant {algorithm!r} is not one of "
                 f"{', '.join(ALGORITHMS)}; is it a sweep of usc_had_authors_grid.yaml?"
             )
-        rows = RunDir.open(sweep_dir / row["run"]).read_metrics()
+        run = RunDir.open(sweep_dir / row["run"])
+        rows = run.read_metrics()
         rate = float(row["modalities.training_dropout.0.rate"])
         cell = Cell(algorithm, rate, int(row["seed"]), len(rows))
         if cell.key() in done:
             continue
-        append_result(to_record(cell, rows, run_wall_s(rows)), results)
+        record = to_record(cell, rows, run_wall_s(rows))
+        append_result(with_platform(record, run.read_run_info().platform), results)
         done.add(cell.key())
         added += 1
     return added
@@ -420,8 +428,31 @@ def report_markdown(records: list[dict[str, Any]], rounds: int) -> str:
     if not rows:
         lines += ["| - | no cell at this round count yet | | | | | | | |", "", END]
         return "\n".join(lines)
-    lines += ["", f"![accuracy vs round](images/{PLOT.name})", "", END]
+    lines += ["", platform_line(records), "", f"![accuracy vs round](images/{PLOT.name})", ""]
+    lines.append(END)
     return "\n".join(lines)
+
+
+def platform_line(records: list[dict[str, Any]]) -> str:
+    """Which machines the cells were measured on: a cell repeats bit for bit only on the same
+    CPU and builds, so a reader checking one against their own run needs to know."""
+    machines: dict[str, int] = {}
+    unknown = 0
+    for r in records:
+        facts = r.get("platform")
+        if facts is None:
+            unknown += 1
+            continue
+        cpu, isa, torch = (facts.get(k, "?") for k in ("cpu", "cpu_capability", "torch"))
+        name = f"{cpu} ({isa}, torch {torch})"
+        machines[name] = machines.get(name, 0) + 1
+    parts = [f"{n} on {name}" for name, n in sorted(machines.items())]
+    if unknown:
+        parts.append(f"{unknown} from before the machine was recorded")
+    return (
+        "Machines (cells): " + "; ".join(parts) + ". A cell repeats bit for bit on the same CPU "
+        'and builds, not across machines ("Same code, another machine" below).'
+    )
 
 
 def write_plot(records: list[dict[str, Any]], rounds: int, path: Path = PLOT) -> None:

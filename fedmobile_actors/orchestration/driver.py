@@ -14,6 +14,11 @@ from pathlib import Path
 
 from fedmobile_actors import __version__
 from fedmobile_actors.errors import BackendError, Interrupted, RunDirError
+from fedmobile_actors.orchestration.arithmetic import (
+    arithmetic_platform,
+    platform_changes,
+    warn_platform_change,
+)
 from fedmobile_actors.report.metrics import RowWriter
 from fedmobile_actors.report.progress import RunProgress
 from fedmobile_actors.report.run_dir import SCENARIO, RunDir, RunInfo, now_iso, scenario_identity
@@ -69,6 +74,7 @@ def run_scenario(
         address=scenario.runtime.address,
         package_version=__version__,
         scenario_sha256=scenario_identity(yaml_text),
+        platform=arithmetic_platform(),
     )
     return _drive(scenario, run_dir, backend, info, 0, quiet, stop_after)
 
@@ -111,6 +117,10 @@ def resume_run(path: str | Path, *, quiet: bool = False) -> RunDir:
         abandon_early_ray()
         raise
     run_dir.trim_to_round(round_done)
+    # Printed even when quiet: it is about the results, not progress.
+    warn_platform_change(
+        scenario.name, round_done, platform_changes(info.platform, arithmetic_platform())
+    )
     info = replace(
         info,
         status="running",

@@ -71,6 +71,8 @@ class RunInfo:
     resumed: tuple[str, ...] = ()  # ISO times at which the run was resumed
     error: str | None = None
     scenario_sha256: str | None = None  # the run's identity: hash of the resolved scenario
+    # CPU and builds the run started on (orchestration/arithmetic.py); None in older run dirs
+    platform: dict[str, str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -103,6 +105,12 @@ class RunInfo:
                 raise RunDirError(f"{source}: corrupt run.json ({name} is not text)")
         if not isinstance(data.get("resumed") or [], list):
             raise RunDirError(f"{source}: corrupt run.json (resumed is not a list)")
+        facts = data.get("platform")
+        if facts is not None and not (
+            isinstance(facts, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in facts.items())
+        ):
+            raise RunDirError(f"{source}: corrupt run.json (platform is not a map of texts)")
         values = {k: v for k, v in data.items() if k in known}
         values["resumed"] = tuple(values.get("resumed") or ())
         return RunInfo(**values)

@@ -81,6 +81,10 @@ def test_grid_continues_where_it_stopped(tmp_path: Path, capsys: Any) -> None:
     assert [r["seed"] for r in read_results(results)] == [0, 1]
     main(common)
     assert "2 of 2 cells already" in capsys.readouterr().err
+    # Each record names the machine it was measured on (bits repeat only there).
+    from fedmobile_actors.orchestration.arithmetic import arithmetic_platform
+
+    assert all(r["platform"] == arithmetic_platform() for r in read_results(results))
 
 
 def _record(
@@ -124,6 +128,11 @@ def test_report_is_written_from_the_file(tmp_path: Path) -> None:
     write_report(3, md, plot, results)  # a second report replaces the section, never appends it
     assert md.read_text() == text
     assert "no cell at this round count yet" in report_markdown(records, 50)
+    assert "Machines (cells): 4 from before the machine was recorded." in text
+    facts = {"cpu": "EPYC", "cpu_capability": "AVX2", "torch": "2.13.0"}
+    assert "Machines (cells): 1 on EPYC (AVX2, torch 2.13.0); 3 from before" in report_markdown(
+        [{**records[0], "platform": facts}, *records[1:]], 3
+    )
     # One seed is its value alone: a "± 0.00" would read as a spread measured.
     assert "| 0.8 | fedavg | 0 | 60.00 | 61.00 | 60.00 |" in report_markdown(records[:1], 3)
 

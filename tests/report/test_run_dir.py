@@ -176,3 +176,20 @@ def test_a_run_stored_by_an_older_version_still_passes_the_scenario_check(
     run.scenario_path.write_text(stored.replace("seed: 0", "seed: 1"))
     with pytest.raises(RunDirError, match="differs from the scenario this run started with"):
         run.check_scenario(stored, identity)
+
+
+def test_open_reads_the_platform_and_names_a_corrupt_one(make_run: Callable[..., RunDir]) -> None:
+    """Run directories from before the platform was recorded read as None; a platform that is
+    not a map of texts is a one-line error."""
+    run = make_run()
+    data = json.loads(run.run_info_path.read_text())
+    data.pop("platform", None)
+    run.run_info_path.write_text(json.dumps(data))
+    assert RunDir.open(run.path).read_run_info().platform is None
+    data["platform"] = {"cpu": "x", "torch": "2.13.0"}
+    run.run_info_path.write_text(json.dumps(data))
+    assert RunDir.open(run.path).read_run_info().platform == data["platform"]
+    data["platform"] = ["AVX2"]
+    run.run_info_path.write_text(json.dumps(data))
+    with pytest.raises(RunDirError, match="platform is not a map of texts"):
+        RunDir.open(run.path).read_run_info()

@@ -116,3 +116,34 @@ def test_resume_of_a_directory_that_is_not_a_run(tmp_path: Path, capsys: Any) ->
     assert main(["resume", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(tmp_path) in err[0]
+
+
+def test_run_json_records_the_arithmetic_and_resume_names_a_change(
+    scenario_file: Path, tmp_path: Path, capsys: Any
+) -> None:
+    """run.json holds the CPU and builds the run started on; resuming on other ones still
+    continues (same metrics here, the facts are only relabelled) but says in one line which
+    facts changed; on the same ones it says nothing."""
+    from fedmobile_actors.orchestration.arithmetic import KEYS, arithmetic_platform
+    from fedmobile_actors.orchestration.driver import resume_run
+
+    run = run_scenario(load_scenario(scenario_file), quiet=True, output_dir=tmp_path, stop_after=4)
+    info = json.loads(run.run_info_path.read_text())
+    assert info["platform"] == arithmetic_platform()
+    assert list(info["platform"]) == list(KEYS)
+    capsys.readouterr()
+    info["platform"] = {**info["platform"], "cpu_capability": "AVX512", "torch": "0.0.1"}
+    run.run_info_path.write_text(json.dumps(info))
+    resumed = resume_run(run.path, quiet=True)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "cpu_capability: AVX512 -> " in err[0] and "torch: 0.0.1 -> " in err[0]
+    assert "rounds after 4 may differ" in err[0] and "cpu:" not in err[0]
+    # The run keeps the facts it started with.
+    assert resumed.read_run_info().platform == info["platform"]
+
+    again = run_scenario(load_scenario(scenario_file), quiet=True, output_dir=tmp_path / "b",
+                         stop_after=4)  # fmt: skip
+    capsys.readouterr()
+    resume_run(again.path, quiet=True)
+    assert capsys.readouterr().err == ""
