@@ -451,7 +451,7 @@ def platform_line(records: list[dict[str, Any]]) -> str:
         parts.append(f"{unknown} from before the machine was recorded")
     return (
         "Machines (cells): " + "; ".join(parts) + ". A cell repeats bit for bit on the same CPU "
-        'and builds, not across machines ("Same code, another machine" below).'
+        'and builds, not across machines ("Same code, another machine" above).'
     )
 
 
