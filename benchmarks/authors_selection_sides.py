@@ -125,7 +125,7 @@ class SideBySideSelection(FedMobileAuthors):
                 continue
             self.selection = dataset
             self._last[side] = float(
-                np.mean([self._score({**shared, **self._local_of(m)}) for m in models])
+                np.mean(self._scores([{**shared, **self._local_of(m)} for m in models]))
             )
         self.selection = self.sides[self.driving]
         ROUNDS_LOG.append(row)

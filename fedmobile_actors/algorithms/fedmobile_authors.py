@@ -41,6 +41,7 @@ from fedmobile_actors.algorithms.clustering import kmeans_labels
 from fedmobile_actors.algorithms.fedavg import FedAvg
 from fedmobile_actors.algorithms.model import get_arrays, set_arrays
 from fedmobile_actors.algorithms.models.base import MultimodalNet
+from fedmobile_actors.algorithms.scoring import ModelScorer
 from fedmobile_actors.algorithms.strategy import (
     AggregationResult,
     AlgorithmContext,
@@ -131,6 +132,8 @@ class FedMobileAuthors(FedAvg):
                     "validation set; set data.proxy_fraction above 0"
                 ]
             )
+        # The server step's 30 or so whole-model scorings, side by side (same bits).
+        self._scorer = ModelScorer(self.model, self._selection_accuracy)
 
     def _new_generator(self, seed: int) -> AuthorsGenerator:
         with torch.random.fork_rng(devices=[]):
@@ -259,7 +262,7 @@ class FedMobileAuthors(FedAvg):
             [{k: m[k] for k in shared_keys} for m in (models[i] for i in kept)], [1.0] * len(kept)
         )
         generator, clusters, weights = self._combine_generators(state, updates, shared)
-        accuracy = float(np.mean([self._score({**shared, **self._local_of(m)}) for m in models]))
+        accuracy = float(np.mean(self._scores([{**shared, **self._local_of(m)} for m in models])))
         arrays = {**shared, **get_arrays(generator, GEN_PREFIX)}
         info = {**state.info, LAST_ACCURACY: accuracy}
         metrics = {
@@ -277,11 +280,13 @@ class FedMobileAuthors(FedAvg):
     def _local_of(self, model: Mapping[str, np.ndarray]) -> Arrays:
         return {k: model[k] for k in self.local_keys}
 
-    def _score(self, arrays: Mapping[str, np.ndarray]) -> float:
-        """Accuracy of a whole model (parameters + BatchNorm statistics) on the selection set,
-        averaged over its subjects (the authors average over nodes, one subject each)."""
-        set_arrays(self.model, arrays)
-        return subject_mean_accuracy(self.model, self.selection)
+    def _scores(self, candidates: Sequence[Mapping[str, np.ndarray]]) -> list[float]:
+        """Accuracy of each whole model (parameters + BatchNorm statistics) on the selection
+        set, averaged over its subjects (the authors average over nodes, one subject each)."""
+        return self._scorer.scores([dict(c) for c in candidates])
+
+    def _selection_accuracy(self, model: MultimodalNet) -> float:
+        return subject_mean_accuracy(model, self.selection)
 
     def _select(self, models: Sequence[Arrays], last: float) -> list[int]:
         """Indices of the models kept: local accuracy + prefix gain > last round's accuracy."""
@@ -295,15 +300,15 @@ class FedMobileAuthors(FedAvg):
         prefix average of models 0..k (run with model 0's BatchNorm statistics)."""
         n = len(models)
         local, acc = [], 0.0
-        for m in models:
-            score = self._score(m)
+        for score in self._scores(models):
             if self.config.reproduce_defects:
                 # The public code never resets its accumulator between models.
                 acc = (acc + score * n) / n
                 local.append(acc)
             else:
                 local.append(score)
-        gains, prefix = [], None
+        prefixes: list[Arrays] = []
+        prefix: Arrays | None = None
         for i in range(n):
             shared_i = {k: a for k, a in models[i].items() if k not in self.local_keys}
             if self.config.reproduce_defects:
@@ -326,7 +331,8 @@ class FedMobileAuthors(FedAvg):
                     [1.0] * (i + 1),
                 )
             # The prefix model runs with the first model's BatchNorm statistics, as there.
-            gains.append(self._score({**prefix, **self._local_of(models[0])}) - last)
+            prefixes.append({**prefix, **self._local_of(models[0])})
+        gains = [score - last for score in self._scores(prefixes)]
         return local, gains
 
     def _combine_generators(

@@ -116,7 +116,7 @@ def test_few_kept_models_means_all_are_averaged(setting: Setting, monkeypatch: A
     strategy = authors(setting)
     models = [u.arrays for u in round_of(strategy, setting)]
     scores = iter([0.9, 0.9, 0.9, 0.9, 0.1, 0.1] + [0.5] * 6)
-    monkeypatch.setattr(strategy, "_score", lambda arrays: next(scores))
+    monkeypatch.setattr(strategy, "_scores", lambda candidates: [next(scores) for _ in candidates])
     assert strategy._select(models, last=0.5) == [0, 1, 2, 3]
     scores = iter([0.9, 0.9, 0.9, 0.1, 0.1, 0.1] + [0.5] * 6)
     assert strategy._select(models, last=0.5) == list(range(6))
@@ -168,3 +168,23 @@ def test_generator_pair_gives_each_batch_the_bits_of_its_own_pass(width: int, ro
         expected = (generator(first, one), generator(second, one))
         paired = generator.pair(first, second, torch.Generator().manual_seed(7))
     assert all(torch.equal(a, b) for a, b in zip(paired, expected, strict=True))
+
+
+def test_scoring_side_by_side_gives_the_serial_bits(setting: Setting) -> None:
+    """The server's whole-model scorings run on torch's inter-op threads: one round's
+    aggregate (selection, Shapley, new state) is the same, bit for bit, with one thread and
+    with three, at the authors' model on this setting, leaky and on validation."""
+    for split in ("validation", "test_leaky"):
+        results = []
+        for threads in (1, 3):
+            strategy = authors(setting, selection_split=split)
+            strategy._scorer.threads = threads
+            state = strategy.initial_state()
+            updates = round_of(strategy, setting)
+            results.append(strategy.aggregate(state, updates, [1.0] * len(updates)))
+        serial, parallel = results
+        assert serial.metrics == parallel.metrics
+        assert serial.state.info == parallel.state.info
+        assert serial.state.arrays.keys() == parallel.state.arrays.keys()
+        for k, a in serial.state.arrays.items():
+            assert a.tobytes() == parallel.state.arrays[k].tobytes(), k
