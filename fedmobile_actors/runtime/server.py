@@ -24,6 +24,7 @@ from fedmobile_actors.algorithms.registry import make_strategy
 from fedmobile_actors.algorithms.strategy import ClientUpdate, GlobalState, Slot, Strategy
 from fedmobile_actors.data import LocalData
 from fedmobile_actors.errors import RunDirError, WireError
+from fedmobile_actors.runtime.allocator import keep_freed_memory
 from fedmobile_actors.runtime.groups import GroupIndex
 from fedmobile_actors.runtime.hosts import HostPool
 from fedmobile_actors.runtime.metrics import RoundMetrics, event_rows
@@ -108,6 +109,8 @@ class Server:
         # Evaluation and FedMobile's server step run here, beside the hosts: one thread each
         # keeps the cores for training instead of oversubscribing them.
         torch.set_num_threads(scenario.runtime.torch_threads)
+        # Its evaluations allocate the same large activations batch after batch (allocator.py).
+        keep_freed_memory()
         self.scenario = scenario
         self.pool = pool
         self.world = world if world is not None else World.build(scenario)
