@@ -283,7 +283,7 @@ class FedMobileAuthors(FedAvg):
     def _scores(self, candidates: Sequence[Mapping[str, np.ndarray]]) -> list[float]:
         """Accuracy of each whole model (parameters + BatchNorm statistics) on the selection
         set, averaged over its subjects (the authors average over nodes, one subject each)."""
-        return self._scorer.scores([dict(c) for c in candidates])
+        return self._scorer.scores(candidates)
 
     def _selection_accuracy(self, model: MultimodalNet) -> float:
         return subject_mean_accuracy(model, self.selection)

@@ -17,21 +17,23 @@ and one where a user wants the server to stay on one core.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import torch
 
 from fedmobile_actors.algorithms.model import set_arrays
 from fedmobile_actors.algorithms.models.base import MultimodalNet
-from fedmobile_actors.algorithms.strategy import Arrays
 
+#: One candidate: a whole model's arrays (parameters and buffers, by state-dict key).
+Candidate = Mapping[str, np.ndarray]
 #: Scores a model that holds one candidate's arrays (its accuracy on a set, say).
 ScoreFn = Callable[[MultimodalNet], float]
 
 
 class ModelScorer:
-    """Scores lists of whole models (``Arrays``) with ``score``, in parallel threads.
+    """Scores lists of whole models (``Candidate``) with ``score``, in parallel threads.
 
     ``model`` is the caller's model: after ``scores`` it holds the last candidate's arrays in
     eval mode, as it would after the serial loop, so code that reads it afterwards sees what
@@ -43,7 +45,7 @@ class ModelScorer:
         self.threads = max(1, threads if threads is not None else torch.get_num_interop_threads())
         self._copies: list[MultimodalNet] = []
 
-    def scores(self, candidates: Sequence[Arrays]) -> list[float]:
+    def scores(self, candidates: Sequence[Candidate]) -> list[float]:
         """``score`` of each candidate, in the candidates' order."""
         if not candidates:
             return []
@@ -67,12 +69,12 @@ class ModelScorer:
         self.model.eval()
         return out
 
-    def _chunk(self, model: MultimodalNet, chunk: Sequence[Arrays], intra: int) -> list[float]:
+    def _chunk(self, model: MultimodalNet, chunk: Sequence[Candidate], intra: int) -> list[float]:
         # torch's intra-op thread count is per thread under OpenMP: match the caller's, so
         # every kernel splits its work as it would there.
         torch.set_num_threads(intra)
         return [self._one(model, arrays) for arrays in chunk]
 
-    def _one(self, model: MultimodalNet, arrays: Arrays) -> float:
+    def _one(self, model: MultimodalNet, arrays: Candidate) -> float:
         set_arrays(model, arrays)
         return self.score(model)
