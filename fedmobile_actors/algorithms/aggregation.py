@@ -19,12 +19,17 @@ BLOCK = 1 << 18
 
 
 def weighted_average(
-    arrays: Sequence[Mapping[str, np.ndarray]], weights: Sequence[float]
+    arrays: Sequence[Mapping[str, np.ndarray]],
+    weights: Sequence[float],
+    out: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Sum_k w_k x_k / sum_k w_k per array name; weights must be non-negative, not all zero.
 
     Per element: start at 0.0 in float64, add ``w_k * x_k`` for k in order, cast to the first
     array's dtype; computed block by block (``BLOCK``) so no whole-size temporary is made.
+    ``out`` (arrays of the first member's names, shapes and dtypes) receives the result, for
+    callers that average large arrays again and again and would otherwise pay fresh memory's
+    page faults for every result.
     """
     if not arrays:
         raise ValueError("nothing to average")
@@ -34,10 +39,18 @@ def weighted_average(
     w = w / w.sum()
     acc = np.empty(BLOCK, dtype=np.float64)
     scratch = np.empty(BLOCK, dtype=np.float64)
-    out = {}
+    averaged = {}
     for name, first in arrays[0].items():
         members = [_flat(a[name], first.shape, name) for a in arrays]
-        result = np.empty(first.shape, dtype=first.dtype)
+        result = np.empty(first.shape, dtype=first.dtype) if out is None else out[name]
+        if (
+            result.shape != first.shape
+            or result.dtype != first.dtype
+            or not result.flags.c_contiguous
+        ):
+            raise ValueError(
+                f"out[{name!r}] must be a C-contiguous {first.dtype} {first.shape} array"
+            )
         flat = result.reshape(-1)
         for start in range(0, flat.size, BLOCK):
             stop = min(start + BLOCK, flat.size)
@@ -46,8 +59,8 @@ def weighted_average(
             for wk, member in zip(w, members, strict=True):
                 _add_scaled(block, wk, member[start:stop], scratch)
             np.copyto(flat[start:stop], block, casting="unsafe")
-        out[name] = result
-    return out
+        averaged[name] = result
+    return averaged
 
 
 def _flat(array: np.ndarray, shape: tuple[int, ...], name: str) -> np.ndarray:

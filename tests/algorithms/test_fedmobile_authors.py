@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from algo_setting import Setting, make_context
 
+from fedmobile_actors.algorithms import fedmobile_authors
 from fedmobile_actors.algorithms.fedmobile_authors import GEN_PREFIX, FedMobileAuthors
 from fedmobile_actors.algorithms.registry import make_strategy
 from fedmobile_actors.algorithms.strategy import ClientUpdate
@@ -188,3 +189,31 @@ def test_scoring_side_by_side_gives_the_serial_bits(setting: Setting) -> None:
         assert serial.state.arrays.keys() == parallel.state.arrays.keys()
         for k, a in serial.state.arrays.items():
             assert a.tobytes() == parallel.state.arrays[k].tobytes(), k
+
+
+def test_reused_output_buffers_change_no_bits(setting: Setting, monkeypatch: Any) -> None:
+    """The server writes its generator averages into arrays kept from round to round; two
+    aggregations in a row give the bits of fresh arrays from the plain whole-array formula."""
+
+    def plain(arrays: Any, weights: Any, out: Any = None) -> dict[str, np.ndarray]:
+        w = np.asarray(weights, dtype=np.float64) / np.sum(weights)
+        result = {}
+        for name, first in arrays[0].items():
+            acc = np.zeros(first.shape, dtype=np.float64)
+            for wk, a in zip(w, arrays, strict=True):
+                acc += wk * a[name]
+            result[name] = acc.astype(first.dtype)
+        return result
+
+    def two_rounds(strategy: FedMobileAuthors) -> list[Any]:
+        state, out = strategy.initial_state(), []
+        for _ in range(2):
+            updates = round_of(strategy, setting)
+            result = strategy.aggregate(state, updates, [1.0] * len(updates))
+            state = result.state
+            out.append((result.metrics, {k: a.tobytes() for k, a in state.arrays.items()}))
+        return out
+
+    reused = two_rounds(authors(setting))
+    monkeypatch.setattr(fedmobile_authors, "weighted_average", plain)
+    assert two_rounds(authors(setting)) == reused

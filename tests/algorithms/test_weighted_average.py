@@ -11,9 +11,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pytest
+import torch
 
 from fedmobile_actors.algorithms import aggregation
 from fedmobile_actors.algorithms.aggregation import OrderedWeightedSum, weighted_average
+from fedmobile_actors.algorithms.model import set_arrays
 
 
 def plain(arrays: Sequence[Mapping[str, np.ndarray]], weights: Sequence[float]) -> dict:
@@ -82,3 +84,28 @@ def test_a_member_of_another_shape_is_named() -> None:
     good = {"w": np.ones((2, 3), np.float32)}
     with pytest.raises(ValueError, match="'w' has shape \\(3, 2\\)"):
         weighted_average([good, {"w": np.ones((3, 2), np.float32)}], [1.0, 1.0])
+
+
+def test_out_receives_the_same_bits_in_place_and_is_checked() -> None:
+    arrays = members(3, seed=4)
+    weights = [1.0, 2.0, 0.5]
+    out = {k: np.full(a.shape, 7, dtype=a.dtype) for k, a in arrays[0].items()}
+    with np.errstate(invalid="ignore"):
+        result = weighted_average(arrays, weights, out=out)
+        assert all(result[k] is out[k] for k in out)
+        assert same_bits(result, plain(arrays, weights))
+    with pytest.raises(ValueError, match="out\\['count'\\] must be a C-contiguous int64"):
+        weighted_average(arrays, weights, out={**out, "count": out["count"].astype(np.int32)})
+
+
+def test_set_arrays_copies_so_the_source_can_be_reused() -> None:
+    layer = torch.nn.Linear(3, 2)
+    source = {k: np.full(t.shape, 1.5, np.float32) for k, t in layer.state_dict().items()}
+    set_arrays(layer, source)
+    source["weight"][:] = 9.0  # a scratch buffer overwritten later must not reach the module
+    assert float(layer.weight.detach().max()) == 1.5
+    wire = {k: a.copy() for k, a in source.items()}
+    for a in wire.values():
+        a.flags.writeable = False  # as decoded from a payload
+    set_arrays(layer, wire)
+    assert float(layer.weight.detach().max()) == 9.0

@@ -86,5 +86,9 @@ def set_arrays(module: nn.Module, arrays: Mapping[str, np.ndarray], prefix: str 
     """Load arrays named ``prefix + state_dict key`` into ``module`` in place (no rebuild)."""
     with torch.no_grad():
         for name, t in module.state_dict().items():
-            # A copy: arrays decoded from the wire are read-only views of the payload bytes.
-            t.copy_(torch.from_numpy(np.array(arrays[f"{prefix}{name}"], copy=True)))
+            array = np.asarray(arrays[f"{prefix}{name}"])
+            if not (array.flags.writeable and array.flags.c_contiguous):
+                # Arrays decoded from the wire are read-only views of the payload bytes, which
+                # torch will not wrap; others are copied straight in (no fresh memory to fault).
+                array = np.array(array, copy=True)
+            t.copy_(torch.from_numpy(array))
