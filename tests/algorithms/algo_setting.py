@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,3 +97,22 @@ def make_context(
 
 def strategy_for(setting: Setting, name: str, **kwargs: object) -> Strategy:
     return make_strategy(make_context(setting, name, **kwargs))  # type: ignore[arg-type]
+
+
+def plain_weighted_average(
+    arrays: Sequence[Mapping[str, np.ndarray]],
+    weights: Sequence[float],
+    out: Mapping[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """The whole-array formula the committed runs were made with (one float64 accumulator,
+    ``acc += w_k * x_k``, fresh arrays): the reference the blocked sums must match bit for bit.
+    ``out`` is accepted and ignored, so it can stand in for ``weighted_average``."""
+    w = np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    result = {}
+    for name, first in arrays[0].items():
+        acc = np.zeros(first.shape, dtype=np.float64)
+        for wk, a in zip(w, arrays, strict=True):
+            acc += wk * a[name]
+        result[name] = acc.astype(first.dtype)
+    return result

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from algo_setting import Setting, make_context
+from algo_setting import Setting, make_context, plain_weighted_average
 
 from fedmobile_actors.algorithms import fedmobile_authors
 from fedmobile_actors.algorithms.fedmobile_authors import GEN_PREFIX, FedMobileAuthors
@@ -195,16 +195,6 @@ def test_reused_output_buffers_change_no_bits(setting: Setting, monkeypatch: Any
     """The server writes its generator averages into arrays kept from round to round; two
     aggregations in a row give the bits of fresh arrays from the plain whole-array formula."""
 
-    def plain(arrays: Any, weights: Any, out: Any = None) -> dict[str, np.ndarray]:
-        w = np.asarray(weights, dtype=np.float64) / np.sum(weights)
-        result = {}
-        for name, first in arrays[0].items():
-            acc = np.zeros(first.shape, dtype=np.float64)
-            for wk, a in zip(w, arrays, strict=True):
-                acc += wk * a[name]
-            result[name] = acc.astype(first.dtype)
-        return result
-
     def two_rounds(strategy: FedMobileAuthors) -> list[Any]:
         state, out = strategy.initial_state(), []
         for _ in range(2):
@@ -215,5 +205,5 @@ def test_reused_output_buffers_change_no_bits(setting: Setting, monkeypatch: Any
         return out
 
     reused = two_rounds(authors(setting))
-    monkeypatch.setattr(fedmobile_authors, "weighted_average", plain)
+    monkeypatch.setattr(fedmobile_authors, "weighted_average", plain_weighted_average)
     assert two_rounds(authors(setting)) == reused

@@ -7,27 +7,14 @@ element must come out with the same bits, for every dtype and block boundary.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import numpy as np
 import pytest
 import torch
+from algo_setting import plain_weighted_average
 
 from fedmobile_actors.algorithms import aggregation
 from fedmobile_actors.algorithms.aggregation import OrderedWeightedSum, weighted_average
 from fedmobile_actors.algorithms.model import set_arrays
-
-
-def plain(arrays: Sequence[Mapping[str, np.ndarray]], weights: Sequence[float]) -> dict:
-    w = np.asarray(weights, dtype=np.float64)
-    w = w / w.sum()
-    out = {}
-    for name, first in arrays[0].items():
-        acc = np.zeros(first.shape, dtype=np.float64)
-        for wk, a in zip(w, arrays, strict=True):
-            acc += wk * a[name]
-        out[name] = acc.astype(first.dtype)
-    return out
 
 
 def members(count: int, seed: int) -> list[dict[str, np.ndarray]]:
@@ -65,7 +52,7 @@ def test_blocked_average_has_the_plain_formulas_bits(
     arrays = members(count, seed=count)
     weights = [0.3, 2.0, 1e-7, 5.0, 0.0][:count] if count > 1 else [3.0]
     with np.errstate(invalid="ignore"):
-        assert same_bits(weighted_average(arrays, weights), plain(arrays, weights))
+        assert same_bits(weighted_average(arrays, weights), plain_weighted_average(arrays, weights))
 
 
 def test_blocked_ordered_sum_has_the_plain_formulas_bits(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,7 +64,7 @@ def test_blocked_ordered_sum_has_the_plain_formulas_bits(monkeypatch: pytest.Mon
         for i in (2, 0, 3, 1):
             total.add(i, arrays[i], weights[i])
         result = total.result()
-        assert result is not None and same_bits(result, plain(arrays, weights))
+        assert result is not None and same_bits(result, plain_weighted_average(arrays, weights))
 
 
 def test_a_member_of_another_shape_is_named() -> None:
@@ -93,7 +80,7 @@ def test_out_receives_the_same_bits_in_place_and_is_checked() -> None:
     with np.errstate(invalid="ignore"):
         result = weighted_average(arrays, weights, out=out)
         assert all(result[k] is out[k] for k in out)
-        assert same_bits(result, plain(arrays, weights))
+        assert same_bits(result, plain_weighted_average(arrays, weights))
     with pytest.raises(ValueError, match="out\\['count'\\] must be a C-contiguous int64"):
         weighted_average(arrays, weights, out={**out, "count": out["count"].astype(np.int32)})
 
